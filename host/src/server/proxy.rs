@@ -1,0 +1,935 @@
+//! The request path: authenticate, read the body, summarize it through the
+//! front-door plugin, run request guardrails, ask the router for a plan, and
+//! try the targets in order. Same-dialect targets get the client's bytes (edited
+//! only where policy says) and the client gets the upstream's bytes; usage is
+//! read on the side, off the latency path, and the record is written by the
+//! store's writer thread.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Request, Response};
+use bytes::Bytes;
+use futures::StreamExt;
+use http_body_util::BodyExt;
+use tokio::sync::mpsc;
+
+use super::errors::{api_error, plugin_failure, respond};
+use super::App;
+use crate::plugin::{
+    ApiError, AuthScheme, Candidate, Dialect, ErrorKind, Operation, RequestEdits, RouteRequest,
+    Stage, StreamEvent, TextPart, Usage, Verdict,
+};
+use crate::runtime::{Endpoint, Runtime, Target};
+use crate::store::{new_id, RequestRecord};
+
+/// Request headers never forwarded upstream: hop-by-hop, recomputed, or ours.
+const DROP_REQUEST_HEADERS: &[&str] = &[
+    "host",
+    "content-length",
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "accept-encoding",
+];
+
+/// Response headers never relayed to the client.
+const DROP_RESPONSE_HEADERS: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "transfer-encoding",
+    "trailer",
+    "upgrade",
+    "content-length",
+];
+
+/// Statuses after which the next target is tried.
+fn retryable(status: u16) -> bool {
+    matches!(status, 408 | 429 | 500 | 502 | 503 | 504 | 529)
+}
+
+fn operation_name(op: Operation) -> &'static str {
+    match op {
+        Operation::Chat => "chat",
+        Operation::CountTokens => "count-tokens",
+        Operation::ListModels => "list-models",
+    }
+}
+
+/// The caller's credential, from `x-api-key` or `Authorization: Bearer`.
+fn caller_key(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get("x-api-key")
+        .and_then(|v| v.to_str().ok())
+        .or_else(|| {
+            headers
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| {
+                    v.strip_prefix("Bearer ")
+                        .or_else(|| v.strip_prefix("bearer "))
+                })
+        })
+        .map(str::trim)
+        .filter(|k| !k.is_empty())
+}
+
+/// Read the body, refusing more than `limit` bytes.
+async fn read_body(body: Body, headers: &HeaderMap, limit: usize) -> Result<Bytes, ApiError> {
+    let too_large = || {
+        api_error(
+            ErrorKind::RequestTooLarge,
+            413,
+            format!(
+                "request body exceeds the gateway's limit of {} MiB (limits.max_body_mb)",
+                limit >> 20
+            ),
+        )
+    };
+    if let Some(len) = headers
+        .get("content-length")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        if len > limit as u64 {
+            return Err(too_large());
+        }
+    }
+    match http_body_util::Limited::new(body, limit).collect().await {
+        Ok(c) => Ok(c.to_bytes()),
+        Err(e)
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some() =>
+        {
+            Err(too_large())
+        }
+        Err(e) => Err(api_error(
+            ErrorKind::InvalidRequest,
+            400,
+            format!("could not read the request body: {e}"),
+        )),
+    }
+}
+
+/// Guess the front door for a path no route matches, so even a 404 comes in
+/// the caller's dialect.
+fn unknown_route(rt: &Runtime, method: &str, path: &str) -> Response<Body> {
+    let front = rt
+        .endpoints
+        .iter()
+        .find(|e| path.starts_with(&format!("/{}/", e.front.info.id)))
+        .or_else(|| rt.default_endpoint.and_then(|i| rt.endpoints.get(i)))
+        .map(|e| &*e.front);
+    respond(
+        front,
+        &api_error(
+            ErrorKind::NotFound,
+            404,
+            format!("no route for {method} {path}"),
+        ),
+    )
+}
+
+/// Per-request facts carried to the record.
+struct Ctx {
+    started: Instant,
+    rec: RequestRecord,
+}
+
+impl Ctx {
+    fn finish(mut self, app: &App, status: u16, error: Option<String>) {
+        self.rec.status = status;
+        if error.is_some() {
+            self.rec.error = error;
+        }
+        self.rec.latency_ms = self.started.elapsed().as_secs_f64() * 1e3;
+        app.store.record(self.rec);
+    }
+}
+
+pub async fn handle(app: Arc<App>, req: Request<Body>) -> Response<Body> {
+    let started = Instant::now();
+    let rt = app.reloader.current();
+    let (parts, body) = req.into_parts();
+    let method = parts.method.as_str();
+    let path = parts.uri.path();
+    let Some(matched) = rt.routes.lookup(method, path) else {
+        return unknown_route(&rt, method, path);
+    };
+    let ep = &rt.endpoints[matched.entry.endpoint];
+    let op = matched.entry.operation;
+    let (id, ts_ms) = new_id();
+    let mut ctx = Ctx {
+        started,
+        rec: RequestRecord {
+            id,
+            ts_ms,
+            endpoint: ep.name.clone(),
+            front_door: ep.front.info.id.clone(),
+            operation: operation_name(op).to_string(),
+            path: path.to_string(),
+            ..Default::default()
+        },
+    };
+    let fail = |ctx: Ctx, err: ApiError| {
+        let resp = respond(Some(&ep.front), &err);
+        ctx.finish(&app, resp.status().as_u16(), Some(err.message));
+        resp
+    };
+
+    // Who is calling.
+    let key = caller_key(&parts.headers);
+    if !rt.config.client_keys.is_empty() {
+        let ok = key.is_some_and(|k| {
+            rt.config
+                .client_keys
+                .iter()
+                .any(|c| super::admin::constant_time_eq(c.as_bytes(), k.as_bytes()))
+        });
+        if !ok {
+            return fail(ctx, api_error(ErrorKind::Authentication, 401, "invalid or missing API key for this gateway (x-api-key or Authorization: Bearer)"));
+        }
+    }
+
+    let body = match read_body(body, &parts.headers, rt.max_body).await {
+        Ok(b) => b,
+        Err(e) => return fail(ctx, e),
+    };
+    ctx.rec.request_bytes = body.len() as u64;
+
+    // What the request is.
+    let mut summary = if op == Operation::ListModels {
+        None
+    } else {
+        match ep.front.summarize(op, &body, ep.request_guards) {
+            Ok(Ok(s)) => Some(s),
+            Ok(Err(e)) => return fail(ctx, e),
+            Err(e) => {
+                return fail(
+                    ctx,
+                    plugin_failure(&format!("front-door plugin `{}`", ep.front.name), &e),
+                )
+            }
+        }
+    };
+    let model = summary
+        .as_ref()
+        .map(|s| s.model.clone())
+        .filter(|m| !m.is_empty())
+        .or(matched.path_model.clone())
+        .unwrap_or_default();
+    let stream = summary.as_ref().is_some_and(|s| s.stream) || matched.entry.streaming;
+    ctx.rec.model = model.clone();
+    ctx.rec.stream = stream;
+
+    // Request guardrails.
+    let mut text_edits: Vec<(u32, String)> = Vec::new();
+    if let Some(s) = summary.as_mut().filter(|_| ep.request_guards) {
+        match run_request_guardrails(ep, &mut s.text_parts) {
+            Ok(GuardOutcome { edits, note }) => {
+                text_edits = edits;
+                ctx.rec.guardrail = note;
+            }
+            Err((err, note)) => {
+                ctx.rec.guardrail = Some(note);
+                return fail(ctx, err);
+            }
+        }
+    }
+
+    // The attempt plan.
+    let plan = plan(ep, op, &model, stream);
+
+    let query = parts.uri.query();
+    let upstream_path = &path[matched.entry.strip.min(path.len())..];
+    let mut last_error: Option<ApiError> = None;
+    for (n, idx) in plan.iter().enumerate() {
+        let target = &ep.targets[*idx];
+        let is_last = n + 1 == plan.len();
+        ctx.rec.attempts += 1;
+        ctx.rec.target = Some(target.name.clone());
+        ctx.rec.provider = Some(target.provider.info.id.clone());
+        let upstream_model = target.model.clone().unwrap_or_else(|| model.clone());
+        ctx.rec.upstream_model = Some(upstream_model.clone());
+
+        if !same_dialect(ep, target) {
+            last_error = Some(api_error(
+                ErrorKind::InvalidRequest,
+                400,
+                format!(
+                    "target `{}` speaks provider `{}`, but this endpoint's clients speak `{}`; translation between dialects is not enabled in this build",
+                    target.name, target.provider.info.id, ep.front.info.id
+                ),
+            ));
+            continue;
+        }
+
+        // The body to send: the client's bytes unless policy edits them.
+        let rename = target.model.as_ref().filter(|m| **m != model).cloned();
+        let send_body = if rename.is_none() && text_edits.is_empty() {
+            body.clone()
+        } else {
+            let edits = RequestEdits {
+                model: rename,
+                texts: text_edits.clone(),
+            };
+            match ep.front.edit(op, &body, &edits) {
+                Ok(Ok(b)) => Bytes::from(b),
+                Ok(Err(e)) => return fail(ctx, e),
+                Err(e) => {
+                    return fail(
+                        ctx,
+                        plugin_failure(&format!("front-door plugin `{}`", ep.front.name), &e),
+                    )
+                }
+            }
+        };
+
+        let url = match query {
+            Some(q) => format!("{}{upstream_path}?{q}", target.base_url),
+            None => format!("{}{upstream_path}", target.base_url),
+        };
+        let headers = upstream_headers(&parts.headers, target, !rt.config.client_keys.is_empty());
+        let timeouts = &rt.config.upstream;
+        let req = app
+            .client
+            .request(parts.method.clone(), &url)
+            .headers(headers)
+            .body(send_body);
+        target
+            .stats
+            .in_flight
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let sent = tokio::time::timeout(
+            Duration::from_millis(timeouts.first_byte_timeout_ms),
+            req.send(),
+        )
+        .await;
+        target
+            .stats
+            .in_flight
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        let cooldown = Duration::from_secs(timeouts.cooldown_secs);
+        let resp = match sent {
+            Ok(Ok(r)) => r,
+            Ok(Err(e)) => {
+                target.stats.failure(timeouts.unhealthy_after, cooldown);
+                let msg = format!(
+                    "upstream `{}` unreachable: {}",
+                    target.name,
+                    error_chain(&e)
+                );
+                tracing::warn!(target = %target.name, error = %msg, "attempt failed");
+                last_error = Some(api_error(ErrorKind::BadGateway, 502, msg));
+                continue;
+            }
+            Err(_) => {
+                target.stats.failure(timeouts.unhealthy_after, cooldown);
+                last_error = Some(api_error(
+                    ErrorKind::Timeout,
+                    504,
+                    format!(
+                        "upstream `{}` sent no response within {} ms",
+                        target.name, timeouts.first_byte_timeout_ms
+                    ),
+                ));
+                continue;
+            }
+        };
+        let status = resp.status().as_u16();
+        if retryable(status) {
+            target.stats.failure(timeouts.unhealthy_after, cooldown);
+            if !is_last {
+                tracing::warn!(target = %target.name, status, "upstream failed; trying the next target");
+                last_error = Some(api_error(
+                    ErrorKind::BadGateway,
+                    status,
+                    format!("upstream `{}` answered {status}", target.name),
+                ));
+                continue;
+            }
+        } else {
+            target.stats.success(started.elapsed());
+        }
+        return relay(
+            Arc::clone(&app),
+            Arc::clone(&rt),
+            matched.entry.endpoint,
+            *idx,
+            op,
+            resp,
+            ctx,
+            stream,
+        )
+        .await;
+    }
+    let err = last_error.unwrap_or_else(|| {
+        api_error(
+            ErrorKind::Overloaded,
+            503,
+            format!(
+                "endpoint `{}` has no target that can serve this request",
+                ep.name
+            ),
+        )
+    });
+    fail(ctx, err)
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}
+
+fn same_dialect(ep: &Endpoint, target: &Target) -> bool {
+    let (a, b) = (&ep.front.info, &target.provider.info);
+    a.id == b.id || (a.dialect == b.dialect && a.dialect != Dialect::Other)
+}
+
+struct GuardOutcome {
+    edits: Vec<(u32, String)>,
+    note: Option<String>,
+}
+
+/// Run every request-stage guardrail in order; later ones see earlier
+/// redactions. Returns the text edits to apply, or the error to answer.
+fn run_request_guardrails(
+    ep: &Endpoint,
+    parts: &mut [TextPart],
+) -> Result<GuardOutcome, (ApiError, String)> {
+    let mut edited = vec![false; parts.len()];
+    let mut notes: Vec<String> = Vec::new();
+    for g in ep
+        .guardrails
+        .iter()
+        .filter(|g| g.plugin.stages.contains(&Stage::Request))
+    {
+        match g.plugin.check(Stage::Request, parts) {
+            Ok(Verdict::Allow) => {}
+            Ok(Verdict::Block(info)) => {
+                let note = format!("blocked:{} by {}", info.category, g.plugin.name);
+                return Err((
+                    api_error(
+                        ErrorKind::Policy,
+                        400,
+                        format!(
+                            "request blocked by guardrail `{}` ({}): {}",
+                            g.plugin.name, info.category, info.rationale
+                        ),
+                    ),
+                    note,
+                ));
+            }
+            Ok(Verdict::Redact(list)) => {
+                // Apply from the end so earlier offsets stay valid.
+                let mut list = list;
+                list.sort_by(|a, b| (b.part, b.start).cmp(&(a.part, a.start)));
+                for r in &list {
+                    let part = &mut parts[r.part as usize];
+                    part.text
+                        .replace_range(r.start as usize..r.end as usize, &r.replacement);
+                    edited[r.part as usize] = true;
+                }
+                let mut cats: Vec<&str> = list.iter().map(|r| r.category.as_str()).collect();
+                cats.sort_unstable();
+                cats.dedup();
+                notes.push(format!("redacted:{} by {}", cats.join(","), g.plugin.name));
+            }
+            Err(e) if g.fail_open => {
+                tracing::warn!(guardrail = %g.plugin.name, error = %e, "guardrail failed; failing open as configured");
+                notes.push(format!("failed-open:{}", g.plugin.name));
+            }
+            Err(e) => {
+                let note = format!("failed-closed:{}", g.plugin.name);
+                let mut err = plugin_failure(&format!("guardrail `{}`", g.plugin.name), &e);
+                err.message
+                    .push_str(" (guardrails fail closed: the request was not sent)");
+                return Err((err, note));
+            }
+        }
+    }
+    let edits = edited
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| **e)
+        .map(|(i, _)| (i as u32, parts[i].text.clone()))
+        .collect();
+    Ok(GuardOutcome {
+        edits,
+        note: (!notes.is_empty()).then(|| notes.join("; ")),
+    })
+}
+
+/// Ask the router for the attempt plan; if the router fails, fall back to the
+/// config's order (a broken router must not stop traffic).
+fn plan(ep: &Endpoint, op: Operation, model: &str, stream: bool) -> Vec<usize> {
+    if ep.targets.len() == 1 {
+        return vec![0];
+    }
+    let candidates: Vec<Candidate> = ep
+        .targets
+        .iter()
+        .enumerate()
+        .map(|(i, t)| Candidate {
+            name: t.name.clone(),
+            provider: t.provider.info.id.clone(),
+            model: t.model.clone().unwrap_or_else(|| model.to_string()),
+            weight: t.weight,
+            priority: i as u32,
+            healthy: t.stats.healthy(),
+            error_rate: t.stats.error_rate(),
+            latency_p50_us: t.stats.latency_us(),
+            in_flight: t.stats.in_flight.load(std::sync::atomic::Ordering::Relaxed),
+        })
+        .collect();
+    let request = RouteRequest {
+        endpoint: ep.name.clone(),
+        operation: op,
+        model: model.to_string(),
+        stream,
+        random: fastrand::u64(..),
+    };
+    match ep.router.route(&request, &candidates) {
+        Ok(Ok(plan)) if !plan.is_empty() => plan.into_iter().map(|i| i as usize).collect(),
+        Ok(Ok(_)) => Vec::new(),
+        Ok(Err(msg)) => {
+            tracing::warn!(router = %ep.router.name, error = %msg, "router refused; using config order");
+            (0..ep.targets.len()).collect()
+        }
+        Err(e) => {
+            tracing::warn!(router = %ep.router.name, error = %e, "router failed; using config order");
+            (0..ep.targets.len()).collect()
+        }
+    }
+}
+
+/// Headers for the upstream: the client's, minus hop-by-hop ones, with the
+/// target's credential when it has one.
+fn upstream_headers(client: &HeaderMap, target: &Target, strip_client_key: bool) -> HeaderMap {
+    let mut out = HeaderMap::with_capacity(client.len() + 1);
+    let replace_auth = target.api_key.is_some() || strip_client_key;
+    for (name, value) in client {
+        let n = name.as_str();
+        if DROP_REQUEST_HEADERS.contains(&n) {
+            continue;
+        }
+        if replace_auth
+            && (n == "x-api-key" || n == "authorization" || n == "api-key" || n == "x-goog-api-key")
+        {
+            continue;
+        }
+        out.append(name.clone(), value.clone());
+    }
+    if let Some(key) = &target.api_key {
+        let header = |name: &str, value: String| -> Option<(HeaderName, HeaderValue)> {
+            Some((
+                HeaderName::try_from(name).ok()?,
+                HeaderValue::try_from(value).ok()?,
+            ))
+        };
+        let pair = match &target.provider.info.auth {
+            AuthScheme::Bearer => header("authorization", format!("Bearer {key}")),
+            AuthScheme::Header(h) => header(h, key.clone()),
+            // Query and SigV4 schemes arrive with the providers that need them.
+            AuthScheme::Query(_) | AuthScheme::AwsSigv4(_) | AuthScheme::None => None,
+        };
+        if let Some((n, mut v)) = pair {
+            v.set_sensitive(true);
+            out.insert(n, v);
+        }
+    }
+    out
+}
+
+fn relay_headers(upstream: &reqwest::header::HeaderMap) -> HeaderMap {
+    let mut out = HeaderMap::with_capacity(upstream.len());
+    for (name, value) in upstream {
+        if !DROP_RESPONSE_HEADERS.contains(&name.as_str()) {
+            out.append(name.clone(), value.clone());
+        }
+    }
+    out
+}
+
+/// Relay the upstream's answer to the client (same dialect: bytes as they are).
+#[allow(clippy::too_many_arguments)]
+async fn relay(
+    app: Arc<App>,
+    rt: Arc<Runtime>,
+    ep_idx: usize,
+    target_idx: usize,
+    op: Operation,
+    resp: reqwest::Response,
+    mut ctx: Ctx,
+    stream: bool,
+) -> Response<Body> {
+    let status = resp.status();
+    let headers = relay_headers(resp.headers());
+    let is_sse = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/event-stream"));
+    let idle = Duration::from_millis(rt.config.upstream.idle_timeout_ms);
+
+    if status.is_success() && (is_sse || stream) && op == Operation::Chat {
+        let (tx, rx) = mpsc::unbounded_channel::<Observed>();
+        let started = ctx.started;
+        tokio::spawn(observe_stream(
+            Arc::clone(&app),
+            Arc::clone(&rt),
+            ep_idx,
+            target_idx,
+            rx,
+            ctx,
+            status.as_u16(),
+        ));
+        let body = relay_stream(
+            resp.bytes_stream(),
+            tx,
+            idle,
+            Arc::clone(&rt),
+            ep_idx,
+            started,
+        );
+        let mut out = Response::new(Body::from_stream(body));
+        *out.status_mut() = status;
+        *out.headers_mut() = headers;
+        return out;
+    }
+
+    // Whole body.
+    let body = match tokio::time::timeout(idle, resp.bytes()).await {
+        Ok(Ok(b)) => b,
+        Ok(Err(e)) => {
+            let err = api_error(
+                ErrorKind::BadGateway,
+                502,
+                format!("upstream body failed: {}", error_chain(&e)),
+            );
+            let ep = &rt.endpoints[ep_idx];
+            let r = respond(Some(&ep.front), &err);
+            ctx.finish(&app, r.status().as_u16(), Some(err.message));
+            return r;
+        }
+        Err(_) => {
+            let err = api_error(
+                ErrorKind::Timeout,
+                504,
+                format!("upstream body stalled for {} ms", idle.as_millis()),
+            );
+            let ep = &rt.endpoints[ep_idx];
+            let r = respond(Some(&ep.front), &err);
+            ctx.finish(&app, r.status().as_u16(), Some(err.message));
+            return r;
+        }
+    };
+    ctx.rec.ttfb_ms = Some(ctx.started.elapsed().as_secs_f64() * 1e3);
+    ctx.rec.response_bytes = body.len() as u64;
+    let mut out = Response::new(Body::from(body.clone()));
+    *out.status_mut() = status;
+    *out.headers_mut() = headers;
+    // Usage, cost and the record happen after the answer is on its way.
+    let app2 = Arc::clone(&app);
+    tokio::spawn(async move {
+        let ep = &rt.endpoints[ep_idx];
+        let target = &ep.targets[target_idx];
+        if status.is_success() {
+            match target.provider.summarize_response(op, &body) {
+                Ok(Ok(s)) => {
+                    if let Some(m) = s.model.filter(|m| !m.is_empty()) {
+                        ctx.rec.upstream_model = Some(m);
+                    }
+                    ctx.rec.stop_reason = s.stop_reason;
+                    apply_usage(&mut ctx.rec, &s.usage, ep, target);
+                }
+                Ok(Err(e)) => {
+                    ctx.rec.error = Some(format!(
+                        "could not read the upstream response: {}",
+                        e.message
+                    ))
+                }
+                Err(e) => {
+                    ctx.rec.error = Some(format!("provider plugin `{}`: {e}", target.provider.name))
+                }
+            }
+            ctx.finish(&app2, status.as_u16(), None);
+        } else {
+            let msg = match target.provider.decode_error(status.as_u16(), &body) {
+                Ok(e) => e.message,
+                Err(_) => String::from_utf8_lossy(&body[..body.len().min(300)]).into_owned(),
+            };
+            ctx.finish(&app2, status.as_u16(), Some(msg));
+        }
+    });
+    out
+}
+
+/// Fill tokens and cost into the record.
+fn apply_usage(rec: &mut RequestRecord, usage: &Usage, ep: &Endpoint, target: &Target) {
+    rec.input_tokens = usage.input_tokens;
+    rec.output_tokens = usage.output_tokens;
+    rec.cache_read_tokens = usage.cache_read_tokens;
+    rec.cache_write_tokens = match (usage.cache_write_tokens, usage.cache_write_1h_tokens) {
+        (None, None) => None,
+        (a, b) => Some(a.unwrap_or(0) + b.unwrap_or(0)),
+    };
+    rec.reasoning_tokens = usage.reasoning_tokens;
+    if rec.operation != "chat" {
+        return;
+    }
+    if let Some(cost) = &ep.cost {
+        let model = rec
+            .upstream_model
+            .clone()
+            .unwrap_or_else(|| rec.model.clone());
+        match cost.price(&target.provider.info.id, &model, usage) {
+            Ok(Some(c)) => rec.cost_usd = Some(c.total / 1e6),
+            Ok(None) => {}
+            Err(e) => tracing::warn!(cost_model = %cost.name, error = %e, "pricing failed"),
+        }
+    }
+}
+
+/// What the stream relay tells the observer.
+enum Observed {
+    Chunk(Bytes),
+    /// First byte reached the client this long after the request arrived.
+    FirstByte(Duration),
+    /// The stream ended: `None` cleanly, or with an error.
+    End(Option<String>),
+}
+
+/// Forward upstream chunks as they arrive, copying each to the observer. On an
+/// upstream error or stall mid-stream, end with an error event in the client's
+/// dialect so the client knows the answer is incomplete.
+fn relay_stream(
+    upstream: impl futures::Stream<Item = reqwest::Result<Bytes>> + Send + 'static,
+    tx: mpsc::UnboundedSender<Observed>,
+    idle: Duration,
+    rt: Arc<Runtime>,
+    ep_idx: usize,
+    started: Instant,
+) -> impl futures::Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
+    struct State<S> {
+        upstream: std::pin::Pin<Box<S>>,
+        tx: mpsc::UnboundedSender<Observed>,
+        started: Instant,
+        first: bool,
+        done: bool,
+        rt: Arc<Runtime>,
+        ep_idx: usize,
+    }
+    let state = State {
+        upstream: Box::pin(upstream),
+        tx,
+        started,
+        first: true,
+        done: false,
+        rt,
+        ep_idx,
+    };
+    futures::stream::unfold(state, move |mut st| async move {
+        if st.done {
+            return None;
+        }
+        let failure = match tokio::time::timeout(idle, st.upstream.next()).await {
+            Ok(Some(Ok(chunk))) => {
+                if st.first {
+                    st.first = false;
+                    let _ = st.tx.send(Observed::FirstByte(st.started.elapsed()));
+                }
+                let _ = st.tx.send(Observed::Chunk(chunk.clone()));
+                return Some((Ok(chunk), st));
+            }
+            Ok(None) => {
+                let _ = st.tx.send(Observed::End(None));
+                return None;
+            }
+            Ok(Some(Err(e))) => api_error(
+                ErrorKind::BadGateway,
+                502,
+                format!("upstream stream broke: {}", error_chain(&e)),
+            ),
+            Err(_) => api_error(
+                ErrorKind::Timeout,
+                504,
+                format!("upstream stream stalled for {} ms", idle.as_millis()),
+            ),
+        };
+        st.done = true;
+        let _ = st.tx.send(Observed::End(Some(failure.message.clone())));
+        let ep = &st.rt.endpoints[st.ep_idx];
+        let frame = ep
+            .front
+            .stream_encoder("")
+            .ok()
+            .and_then(|mut enc| enc.encode(&[StreamEvent::Error(failure)]).ok()?.ok())
+            .unwrap_or_default();
+        Some((Ok(Bytes::from(frame)), st))
+    })
+}
+
+/// Read the stream on the side: usage, stop reason and errors; then price it
+/// and write the record.
+async fn observe_stream(
+    app: Arc<App>,
+    rt: Arc<Runtime>,
+    ep_idx: usize,
+    target_idx: usize,
+    mut rx: mpsc::UnboundedReceiver<Observed>,
+    mut ctx: Ctx,
+    status: u16,
+) {
+    let ep = &rt.endpoints[ep_idx];
+    let target = &ep.targets[target_idx];
+    let mut decoder = match target.provider.stream_decoder(false) {
+        Ok(d) => Some(d),
+        Err(e) => {
+            ctx.rec.error = Some(format!(
+                "provider plugin `{}` cannot observe the stream: {e}",
+                target.provider.name
+            ));
+            None
+        }
+    };
+    let mut usage = Usage {
+        input_tokens: None,
+        output_tokens: None,
+        cache_read_tokens: None,
+        cache_write_tokens: None,
+        cache_write_1h_tokens: None,
+        reasoning_tokens: None,
+        extra: None,
+    };
+    let mut error: Option<String> = None;
+    let mut ended = false;
+    let mut absorb = |events: Vec<StreamEvent>, ctx: &mut Ctx, error: &mut Option<String>| {
+        for ev in events {
+            match ev {
+                StreamEvent::Start(s) => {
+                    merge_usage(&mut usage, &s.usage);
+                    if !s.model.is_empty() {
+                        ctx.rec.upstream_model = Some(s.model);
+                    }
+                }
+                StreamEvent::Usage(u) => merge_usage(&mut usage, &u),
+                StreamEvent::Finish(f) => {
+                    ctx.rec.stop_reason = Some(format!("{:?}", f.stop_reason).to_lowercase())
+                }
+                StreamEvent::Error(e) => *error = Some(e.message),
+                _ => {}
+            }
+        }
+    };
+    while let Some(msg) = rx.recv().await {
+        match msg {
+            Observed::Chunk(chunk) => {
+                ctx.rec.response_bytes += chunk.len() as u64;
+                if let Some(d) = decoder.as_mut() {
+                    match d.feed(&chunk) {
+                        Ok(Ok(events)) => absorb(events, &mut ctx, &mut error),
+                        Ok(Err(e)) => {
+                            error.get_or_insert(e.message);
+                            decoder = None;
+                        }
+                        Err(e) => {
+                            error.get_or_insert(format!(
+                                "provider plugin `{}`: {e}",
+                                target.provider.name
+                            ));
+                            decoder = None;
+                        }
+                    }
+                }
+            }
+            Observed::FirstByte(d) => ctx.rec.ttfb_ms = Some(d.as_secs_f64() * 1e3),
+            Observed::End(e) => {
+                ended = true;
+                if let Some(e) = e {
+                    error = Some(e);
+                } else if let Some(d) = decoder.as_mut() {
+                    match d.finish() {
+                        Ok(Ok(events)) => absorb(events, &mut ctx, &mut error),
+                        Ok(Err(e)) => {
+                            error.get_or_insert(e.message);
+                        }
+                        Err(e) => {
+                            error.get_or_insert(format!(
+                                "provider plugin `{}`: {e}",
+                                target.provider.name
+                            ));
+                        }
+                    }
+                }
+                break;
+            }
+        }
+    }
+    drop(decoder);
+    if !ended {
+        error.get_or_insert_with(|| "client disconnected before the stream ended".to_string());
+    }
+    apply_usage(&mut ctx.rec, &usage, ep, target);
+    ctx.finish(&app, status, error);
+}
+
+fn merge_usage(into: &mut Usage, from: &Usage) {
+    fn m(a: &mut Option<u64>, b: Option<u64>) {
+        if b.is_some() {
+            *a = b;
+        }
+    }
+    m(&mut into.input_tokens, from.input_tokens);
+    m(&mut into.output_tokens, from.output_tokens);
+    m(&mut into.cache_read_tokens, from.cache_read_tokens);
+    m(&mut into.cache_write_tokens, from.cache_write_tokens);
+    m(&mut into.cache_write_1h_tokens, from.cache_write_1h_tokens);
+    m(&mut into.reasoning_tokens, from.reasoning_tokens);
+}
+
+impl std::fmt::Debug for Observed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Chunk(c) => write!(f, "Chunk({})", c.len()),
+            Self::FirstByte(d) => write!(f, "FirstByte({d:?})"),
+            Self::End(e) => write!(f, "End({e:?})"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn caller_key_from_either_header() {
+        let mut h = HeaderMap::new();
+        assert_eq!(caller_key(&h), None);
+        h.insert("authorization", HeaderValue::from_static("Bearer sk-b"));
+        assert_eq!(caller_key(&h), Some("sk-b"));
+        h.insert("x-api-key", HeaderValue::from_static("sk-a"));
+        assert_eq!(caller_key(&h), Some("sk-a"));
+    }
+
+    #[test]
+    fn retryable_statuses() {
+        for s in [429, 500, 502, 503, 504, 529] {
+            assert!(retryable(s));
+        }
+        for s in [200, 400, 401, 403, 404, 413] {
+            assert!(!retryable(s));
+        }
+    }
+}

@@ -1,0 +1,1106 @@
+//! Full translation between Anthropic Messages JSON and the canonical chat model
+//! (cross-dialect path): requests both ways, responses both ways, content blocks.
+
+use serde_json::{json, Map, Value};
+use tollgate_sdk::json::type_name;
+use tollgate_sdk::provider::{
+    ApiError, CacheControl, ChatRequest, ChatResponse, ContentBlock, Dialect, DocumentBlock, Extra,
+    Header, ImageBlock, InlineData, MediaSource, Message, Operation, Role, Sampling, TargetInfo,
+    TextBlock, ThinkingBlock, ThinkingConfig, ToolCall, ToolChoice, ToolDefinition, ToolKind,
+    ToolResult, ToolResultPart, UpstreamRequest,
+};
+
+use crate::passthrough::parse_object;
+use crate::wire::{extra_of, merge_extra, stop_reason_from, stop_reason_to, usage_from, usage_to};
+
+/// The API version sent upstream.
+pub const ANTHROPIC_VERSION: &str = "2023-06-01";
+/// `max_tokens` when the canonical request has none (Anthropic requires it); a target
+/// can override it with the option `default_max_tokens`.
+pub const DEFAULT_MAX_TOKENS: u32 = 4096;
+
+fn bad(msg: String) -> ApiError {
+    ApiError::invalid_request(msg)
+}
+
+type Obj = Map<String, Value>;
+
+fn obj<'a>(v: &'a Value, path: &str) -> Result<&'a Obj, ApiError> {
+    v.as_object()
+        .ok_or_else(|| bad(format!("{path}: expected object, got {}", type_name(v))))
+}
+
+fn opt_str(o: &Obj, key: &str, path: &str) -> Result<Option<String>, ApiError> {
+    match o.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(v) => Err(bad(format!(
+            "{path}.{key}: expected string, got {}",
+            type_name(v)
+        ))),
+    }
+}
+
+fn req_str(o: &Obj, key: &str, path: &str) -> Result<String, ApiError> {
+    opt_str(o, key, path)?.ok_or_else(|| bad(format!("{path}.{key}: field required")))
+}
+
+fn opt_u32(o: &Obj, key: &str) -> Result<Option<u32>, ApiError> {
+    match o.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => v
+            .as_u64()
+            .and_then(|n| u32::try_from(n).ok())
+            .map(Some)
+            .ok_or_else(|| bad(format!("{key}: expected a non-negative integer"))),
+    }
+}
+
+fn opt_f64(o: &Obj, key: &str) -> Result<Option<f64>, ApiError> {
+    match o.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => v
+            .as_f64()
+            .map(Some)
+            .ok_or_else(|| bad(format!("{key}: expected a number, got {}", type_name(v)))),
+    }
+}
+
+fn cache_control_from(o: &Obj) -> Option<CacheControl> {
+    let cc = o.get("cache_control")?.as_object()?;
+    Some(CacheControl {
+        kind: cc
+            .get("type")
+            .and_then(Value::as_str)
+            .unwrap_or("ephemeral")
+            .to_string(),
+        ttl: cc.get("ttl").and_then(Value::as_str).map(str::to_string),
+    })
+}
+
+fn cache_control_to(m: &mut Obj, cc: Option<&CacheControl>) {
+    if let Some(cc) = cc {
+        let mut c = Map::new();
+        c.insert("type".into(), json!(cc.kind));
+        if let Some(ttl) = &cc.ttl {
+            c.insert("ttl".into(), json!(ttl));
+        }
+        m.insert("cache_control".into(), Value::Object(c));
+    }
+}
+
+fn other(v: &Value) -> ContentBlock {
+    ContentBlock::Other(Extra {
+        source: Dialect::Anthropic,
+        fields: v.to_string(),
+    })
+}
+
+// ----- blocks -----
+
+fn text_block(o: &Obj, path: &str) -> Result<TextBlock, ApiError> {
+    Ok(TextBlock {
+        text: req_str(o, "text", path)?,
+        cache_control: cache_control_from(o),
+        citations: o
+            .get("citations")
+            .filter(|c| !c.is_null())
+            .map(Value::to_string),
+        extra: extra_of(o, &["type", "text", "cache_control", "citations"]),
+    })
+}
+
+/// A media source; `None` for a source kind the model cannot name.
+fn source_from(s: &Obj, path: &str) -> Result<Option<(MediaSource, Option<String>)>, ApiError> {
+    let media_type = opt_str(s, "media_type", path)?;
+    Ok(Some(match s.get("type").and_then(Value::as_str) {
+        Some("base64") => (
+            MediaSource::Inline(InlineData {
+                media_type: media_type.unwrap_or_default(),
+                data: req_str(s, "data", path)?,
+            }),
+            None,
+        ),
+        Some("url") => (MediaSource::Url(req_str(s, "url", path)?), media_type),
+        Some("file") => (
+            MediaSource::FileId(req_str(s, "file_id", path)?),
+            media_type,
+        ),
+        Some("text") => (MediaSource::Text(req_str(s, "data", path)?), media_type),
+        _ => return Ok(None),
+    }))
+}
+
+fn source_to(src: &MediaSource, media_type: Option<&str>, path: &str) -> Result<Value, ApiError> {
+    Ok(match src {
+        MediaSource::Inline(d) => {
+            json!({"type": "base64", "media_type": d.media_type, "data": d.data})
+        }
+        MediaSource::Url(u) => {
+            // A `data:` URL becomes an inline source (Anthropic's url sources must be http).
+            if let Some((mt, data)) = u
+                .strip_prefix("data:")
+                .and_then(|r| r.split_once(";base64,"))
+            {
+                json!({"type": "base64", "media_type": mt, "data": data})
+            } else {
+                json!({"type": "url", "url": u})
+            }
+        }
+        MediaSource::FileId(f) => json!({"type": "file", "file_id": f}),
+        MediaSource::Text(t) => json!({
+            "type": "text",
+            "media_type": media_type.unwrap_or("text/plain"),
+            "data": t,
+        }),
+    })
+    .and_then(|v| {
+        if path == "image" && matches!(src, MediaSource::Text(_)) {
+            Err(bad("image: a text source is not an image".to_string()))
+        } else {
+            Ok(v)
+        }
+    })
+}
+
+fn image_from(o: &Obj, v: &Value, path: &str) -> Result<ContentBlock, ApiError> {
+    let src = obj(
+        o.get("source").unwrap_or(&Value::Null),
+        &format!("{path}.source"),
+    )?;
+    let Some((source, media_type)) = source_from(src, &format!("{path}.source"))? else {
+        return Ok(other(v));
+    };
+    Ok(ContentBlock::Image(ImageBlock {
+        source,
+        media_type,
+        detail: None,
+        cache_control: cache_control_from(o),
+        extra: extra_of(o, &["type", "source", "cache_control"]),
+    }))
+}
+
+fn document_from(o: &Obj, v: &Value, path: &str) -> Result<ContentBlock, ApiError> {
+    let src = obj(
+        o.get("source").unwrap_or(&Value::Null),
+        &format!("{path}.source"),
+    )?;
+    let Some((source, media_type)) = source_from(src, &format!("{path}.source"))? else {
+        return Ok(other(v));
+    };
+    Ok(ContentBlock::Document(DocumentBlock {
+        source,
+        media_type,
+        title: opt_str(o, "title", path)?,
+        context: opt_str(o, "context", path)?,
+        citations: o
+            .get("citations")
+            .and_then(|c| c.get("enabled"))
+            .and_then(Value::as_bool),
+        filename: None,
+        cache_control: cache_control_from(o),
+        extra: extra_of(
+            o,
+            &[
+                "type",
+                "source",
+                "title",
+                "context",
+                "citations",
+                "cache_control",
+            ],
+        ),
+    }))
+}
+
+fn tool_result_from(o: &Obj, v: &Value, path: &str) -> Result<ContentBlock, ApiError> {
+    let mut content = Vec::new();
+    match o.get("content") {
+        None | Some(Value::Null) => {}
+        Some(Value::String(s)) => content.push(ToolResultPart::Text(s.clone())),
+        Some(Value::Array(items)) => {
+            for (k, item) in items.iter().enumerate() {
+                let p = format!("{path}.content.{k}");
+                let io = obj(item, &p)?;
+                let part = match decode_block(item, &p)? {
+                    ContentBlock::Text(t) if t.extra.is_none() && t.citations.is_none() => {
+                        ToolResultPart::Text(t.text)
+                    }
+                    ContentBlock::Text(_) => return Ok(other(v)),
+                    ContentBlock::Image(i) => ToolResultPart::Image(i),
+                    ContentBlock::Document(d) => ToolResultPart::Document(d),
+                    _ => return Ok(other(v)),
+                };
+                // Inner cache_control has no slot: keep the whole block verbatim.
+                if io.contains_key("cache_control") && matches!(part, ToolResultPart::Text(_)) {
+                    return Ok(other(v));
+                }
+                content.push(part);
+            }
+        }
+        Some(x) => {
+            return Err(bad(format!(
+                "{path}.content: expected string or array, got {}",
+                type_name(x)
+            )))
+        }
+    }
+    Ok(ContentBlock::ToolResult(ToolResult {
+        call_id: req_str(o, "tool_use_id", path)?,
+        name: None,
+        content,
+        is_error: o.get("is_error").and_then(Value::as_bool).unwrap_or(false),
+        cache_control: cache_control_from(o),
+        extra: extra_of(
+            o,
+            &[
+                "type",
+                "tool_use_id",
+                "content",
+                "is_error",
+                "cache_control",
+            ],
+        ),
+    }))
+}
+
+/// Decode one Anthropic content block (`path` names it in error messages).
+pub fn decode_block(v: &Value, path: &str) -> Result<ContentBlock, ApiError> {
+    let o = obj(v, path)?;
+    let t = o
+        .get("type")
+        .and_then(Value::as_str)
+        .ok_or_else(|| bad(format!("{path}.type: field required")))?;
+    Ok(match t {
+        "text" => ContentBlock::Text(text_block(o, path)?),
+        "image" => image_from(o, v, path)?,
+        "document" => document_from(o, v, path)?,
+        "tool_use" => ContentBlock::ToolCall(ToolCall {
+            id: req_str(o, "id", path)?,
+            name: req_str(o, "name", path)?,
+            arguments: o
+                .get("input")
+                .map_or_else(|| "{}".to_string(), Value::to_string),
+            kind: ToolKind::Function,
+            namespace: None,
+            cache_control: cache_control_from(o),
+            extra: extra_of(o, &["type", "id", "name", "input", "cache_control"]),
+        }),
+        "tool_result" => tool_result_from(o, v, path)?,
+        "thinking" => ContentBlock::Thinking(ThinkingBlock {
+            text: opt_str(o, "thinking", path)?.unwrap_or_default(),
+            signature: opt_str(o, "signature", path)?,
+            extra: extra_of(o, &["type", "thinking", "signature"]),
+        }),
+        "redacted_thinking" => ContentBlock::RedactedThinking(req_str(o, "data", path)?),
+        _ => other(v),
+    })
+}
+
+/// Encode one canonical block as Anthropic JSON; `None` for blocks Anthropic cannot
+/// carry and that are safe to drop (unsigned thinking, foreign `other` blocks).
+pub fn encode_block(b: &ContentBlock) -> Result<Option<Value>, ApiError> {
+    let mut m = Map::new();
+    match b {
+        ContentBlock::Text(t) => {
+            m.insert("type".into(), json!("text"));
+            m.insert("text".into(), json!(t.text));
+            if let Some(c) = &t.citations {
+                if let Ok(c) = serde_json::from_str::<Value>(c) {
+                    m.insert("citations".into(), c);
+                }
+            }
+            cache_control_to(&mut m, t.cache_control.as_ref());
+            merge_extra(&mut m, t.extra.as_ref());
+        }
+        ContentBlock::Image(i) => {
+            m.insert("type".into(), json!("image"));
+            m.insert("source".into(), image_source(i)?);
+            cache_control_to(&mut m, i.cache_control.as_ref());
+            merge_extra(&mut m, i.extra.as_ref());
+        }
+        ContentBlock::Document(d) => {
+            m.insert("type".into(), json!("document"));
+            m.insert(
+                "source".into(),
+                source_to(&d.source, d.media_type.as_deref(), "document")?,
+            );
+            if let Some(t) = d.title.as_ref().or(d.filename.as_ref()) {
+                m.insert("title".into(), json!(t));
+            }
+            if let Some(c) = &d.context {
+                m.insert("context".into(), json!(c));
+            }
+            if let Some(c) = d.citations {
+                m.insert("citations".into(), json!({"enabled": c}));
+            }
+            cache_control_to(&mut m, d.cache_control.as_ref());
+            merge_extra(&mut m, d.extra.as_ref());
+        }
+        ContentBlock::Audio(_) => {
+            return Err(bad(
+                "audio content is not supported by Anthropic".to_string()
+            ))
+        }
+        ContentBlock::ToolCall(c) => {
+            let input = match serde_json::from_str::<Value>(&c.arguments) {
+                Ok(v @ Value::Object(_)) => v,
+                Ok(v) => json!({ "input": v }),
+                Err(_) if c.arguments.trim().is_empty() => json!({}),
+                Err(_) => json!({ "input": c.arguments }),
+            };
+            m.insert("type".into(), json!("tool_use"));
+            m.insert("id".into(), json!(c.id));
+            m.insert("name".into(), json!(c.name));
+            m.insert("input".into(), input);
+            cache_control_to(&mut m, c.cache_control.as_ref());
+            merge_extra(&mut m, c.extra.as_ref());
+        }
+        ContentBlock::ToolResult(r) => {
+            m.insert("type".into(), json!("tool_result"));
+            m.insert("tool_use_id".into(), json!(r.call_id));
+            match r.content.as_slice() {
+                [] => {}
+                [ToolResultPart::Text(t)] => {
+                    m.insert("content".into(), json!(t));
+                }
+                parts => {
+                    let mut items = Vec::with_capacity(parts.len());
+                    for p in parts {
+                        items.push(match p {
+                            ToolResultPart::Text(t) => json!({"type": "text", "text": t}),
+                            ToolResultPart::Image(i) => {
+                                encode_block(&ContentBlock::Image(i.clone()))?
+                                    .unwrap_or(Value::Null)
+                            }
+                            ToolResultPart::Document(d) => {
+                                encode_block(&ContentBlock::Document(d.clone()))?
+                                    .unwrap_or(Value::Null)
+                            }
+                        });
+                    }
+                    m.insert("content".into(), Value::Array(items));
+                }
+            }
+            if r.is_error {
+                m.insert("is_error".into(), json!(true));
+            }
+            cache_control_to(&mut m, r.cache_control.as_ref());
+            merge_extra(&mut m, r.extra.as_ref());
+        }
+        ContentBlock::Thinking(t) => {
+            let Some(sig) = &t.signature else {
+                return Ok(None);
+            };
+            m.insert("type".into(), json!("thinking"));
+            m.insert("thinking".into(), json!(t.text));
+            m.insert("signature".into(), json!(sig));
+            merge_extra(&mut m, t.extra.as_ref());
+        }
+        ContentBlock::RedactedThinking(d) => {
+            m.insert("type".into(), json!("redacted_thinking"));
+            m.insert("data".into(), json!(d));
+        }
+        ContentBlock::Other(e) => {
+            if e.source != Dialect::Anthropic {
+                return Ok(None);
+            }
+            return Ok(serde_json::from_str::<Value>(&e.fields).ok());
+        }
+    }
+    Ok(Some(Value::Object(m)))
+}
+
+fn image_source(i: &ImageBlock) -> Result<Value, ApiError> {
+    let mut v = source_to(&i.source, i.media_type.as_deref(), "image")?;
+    if let (Some(mt), Some(o)) = (&i.media_type, v.as_object_mut()) {
+        if o.get("type").and_then(Value::as_str) != Some("base64") {
+            o.entry("media_type").or_insert(json!(mt));
+        }
+    }
+    Ok(v)
+}
+
+fn decode_blocks(v: &Value, path: &str) -> Result<Vec<ContentBlock>, ApiError> {
+    match v {
+        Value::String(s) => Ok(vec![ContentBlock::Text(TextBlock {
+            text: s.clone(),
+            cache_control: None,
+            citations: None,
+            extra: None,
+        })]),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .map(|(j, b)| decode_block(b, &format!("{path}.{j}")))
+            .collect(),
+        other => Err(bad(format!(
+            "{path}: expected string or array, got {}",
+            type_name(other)
+        ))),
+    }
+}
+
+fn encode_blocks(blocks: &[ContentBlock]) -> Result<Vec<Value>, ApiError> {
+    let mut out = Vec::with_capacity(blocks.len());
+    for b in blocks {
+        if let Some(v) = encode_block(b)? {
+            out.push(v);
+        }
+    }
+    Ok(out)
+}
+
+// ----- requests -----
+
+const REQUEST_KNOWN: &[&str] = &[
+    "model",
+    "system",
+    "messages",
+    "tools",
+    "tool_choice",
+    "thinking",
+    "max_tokens",
+    "temperature",
+    "top_p",
+    "top_k",
+    "stop_sequences",
+    "stream",
+    "metadata",
+];
+
+fn tool_from(v: &Value, path: &str) -> Result<ToolDefinition, ApiError> {
+    let o = obj(v, path)?;
+    let name = req_str(o, "name", path)?;
+    let ty = opt_str(o, "type", path)?;
+    match ty.as_deref() {
+        None | Some("custom") => Ok(ToolDefinition {
+            kind: ToolKind::Function,
+            name,
+            description: opt_str(o, "description", path)?,
+            parameters: o.get("input_schema").map(Value::to_string),
+            strict: o.get("strict").and_then(Value::as_bool),
+            namespace: None,
+            cache_control: cache_control_from(o),
+            extra: extra_of(
+                o,
+                &[
+                    "name",
+                    "description",
+                    "input_schema",
+                    "strict",
+                    "cache_control",
+                ],
+            ),
+        }),
+        Some(t) => Ok(ToolDefinition {
+            kind: ToolKind::Builtin(t.to_string()),
+            name,
+            description: None,
+            parameters: None,
+            strict: None,
+            namespace: None,
+            cache_control: cache_control_from(o),
+            extra: extra_of(o, &["type", "name", "cache_control"]),
+        }),
+    }
+}
+
+fn tool_to(t: &ToolDefinition) -> Value {
+    let mut m = Map::new();
+    match &t.kind {
+        ToolKind::Builtin(ty) => {
+            m.insert("type".into(), json!(ty));
+            m.insert("name".into(), json!(t.name));
+        }
+        ToolKind::Function | ToolKind::Custom => {
+            m.insert("name".into(), json!(t.name));
+            if let Some(d) = &t.description {
+                m.insert("description".into(), json!(d));
+            }
+            let schema = t
+                .parameters
+                .as_deref()
+                .and_then(|p| serde_json::from_str::<Value>(p).ok())
+                .unwrap_or_else(|| json!({"type": "object", "properties": {}}));
+            m.insert("input_schema".into(), schema);
+            if let Some(s) = t.strict {
+                m.insert("strict".into(), json!(s));
+            }
+        }
+    }
+    cache_control_to(&mut m, t.cache_control.as_ref());
+    merge_extra(&mut m, t.extra.as_ref());
+    Value::Object(m)
+}
+
+/// Decode an Anthropic request into the canonical model.
+pub fn decode_request(
+    op: Operation,
+    body: &[u8],
+    path_model: Option<String>,
+    stream: bool,
+) -> Result<ChatRequest, ApiError> {
+    if op == Operation::ListModels {
+        return Err(bad("list-models has no request body to decode".to_string()));
+    }
+    let v = parse_object(body)?;
+    let o = obj(&v, "request")?;
+    let model = match (opt_str(o, "model", "request")?, path_model) {
+        (Some(m), _) | (None, Some(m)) => m,
+        (None, None) => return Err(bad("model: field required".to_string())),
+    };
+    let mut system = Vec::new();
+    match o.get("system") {
+        None | Some(Value::Null) => {}
+        Some(s) => {
+            for b in decode_blocks(s, "system")? {
+                match b {
+                    ContentBlock::Text(t) => system.push(t),
+                    _ => return Err(bad("system: only text blocks are allowed".to_string())),
+                }
+            }
+        }
+    }
+    let mut messages = Vec::new();
+    if let Some(ms) = o.get("messages").filter(|m| !m.is_null()) {
+        let ms = ms
+            .as_array()
+            .ok_or_else(|| bad(format!("messages: expected array, got {}", type_name(ms))))?;
+        for (i, m) in ms.iter().enumerate() {
+            let path = format!("messages.{i}");
+            let mo = obj(m, &path)?;
+            let role = match mo.get("role").and_then(Value::as_str) {
+                Some("user") => Role::User,
+                Some("assistant") => Role::Assistant,
+                Some("system") => Role::System,
+                Some(r) => return Err(bad(format!("{path}.role: unknown role \"{r}\""))),
+                None => return Err(bad(format!("{path}.role: field required"))),
+            };
+            let content = decode_blocks(
+                mo.get("content").unwrap_or(&Value::Null),
+                &format!("{path}.content"),
+            )?;
+            messages.push(Message {
+                role,
+                content,
+                name: None,
+                extra: extra_of(mo, &["role", "content"]),
+            });
+        }
+    } else if op == Operation::Chat {
+        return Err(bad("messages: field required".to_string()));
+    }
+    let mut tools = Vec::new();
+    if let Some(ts) = o.get("tools").filter(|t| !t.is_null()) {
+        let ts = ts
+            .as_array()
+            .ok_or_else(|| bad(format!("tools: expected array, got {}", type_name(ts))))?;
+        for (i, t) in ts.iter().enumerate() {
+            tools.push(tool_from(t, &format!("tools.{i}"))?);
+        }
+    }
+    let mut tool_choice = None;
+    let mut parallel_tool_calls = None;
+    if let Some(tc) = o.get("tool_choice").filter(|t| !t.is_null()) {
+        let tco = obj(tc, "tool_choice")?;
+        tool_choice = Some(match tco.get("type").and_then(Value::as_str) {
+            Some("auto") => ToolChoice::Auto,
+            Some("any") => ToolChoice::Required,
+            Some("none") => ToolChoice::None,
+            Some("tool") => ToolChoice::Tool(req_str(tco, "name", "tool_choice")?),
+            _ => {
+                return Err(bad(
+                    "tool_choice.type: expected auto, any, tool or none".to_string()
+                ))
+            }
+        });
+        if let Some(d) = tco
+            .get("disable_parallel_tool_use")
+            .and_then(Value::as_bool)
+        {
+            parallel_tool_calls = Some(!d);
+        }
+    }
+    let thinking = match o.get("thinking").filter(|t| !t.is_null()) {
+        None => None,
+        Some(t) => {
+            let to = obj(t, "thinking")?;
+            Some(ThinkingConfig {
+                enabled: to.get("type").and_then(Value::as_str) != Some("disabled"),
+                budget_tokens: opt_u32(to, "budget_tokens")?,
+                effort: None,
+                summary: None,
+            })
+        }
+    };
+    let stop = match o.get("stop_sequences") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(a)) => a
+            .iter()
+            .map(|s| {
+                s.as_str()
+                    .map(str::to_string)
+                    .ok_or_else(|| bad("stop_sequences: expected strings".to_string()))
+            })
+            .collect::<Result<_, _>>()?,
+        Some(x) => {
+            return Err(bad(format!(
+                "stop_sequences: expected array, got {}",
+                type_name(x)
+            )))
+        }
+    };
+    let body_stream = match o.get("stream") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(x) => {
+            return Err(bad(format!(
+                "stream: expected boolean, got {}",
+                type_name(x)
+            )))
+        }
+    };
+    let metadata = o.get("metadata").filter(|m| !m.is_null());
+    Ok(ChatRequest {
+        model,
+        system,
+        messages,
+        tools,
+        tool_choice,
+        parallel_tool_calls,
+        sampling: Sampling {
+            max_tokens: opt_u32(o, "max_tokens")?,
+            temperature: opt_f64(o, "temperature")?,
+            top_p: opt_f64(o, "top_p")?,
+            top_k: opt_u32(o, "top_k")?,
+            stop,
+            seed: None,
+            presence_penalty: None,
+            frequency_penalty: None,
+            candidates: None,
+        },
+        thinking,
+        response_format: None,
+        stream: stream || body_stream,
+        stream_include_usage: false,
+        user: metadata
+            .and_then(|m| m.get("user_id"))
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        metadata: metadata.map(Value::to_string),
+        extra: extra_of(o, REQUEST_KNOWN),
+    })
+}
+
+/// The Anthropic request body for a canonical request.
+pub fn request_body(
+    op: Operation,
+    r: &ChatRequest,
+    model: &str,
+    default_max: u32,
+) -> Result<Value, ApiError> {
+    let mut m = Map::new();
+    m.insert("model".into(), json!(model));
+    if op == Operation::Chat {
+        m.insert(
+            "max_tokens".into(),
+            json!(r.sampling.max_tokens.unwrap_or(default_max)),
+        );
+    }
+    if !r.system.is_empty() {
+        let plain = r.system.len() == 1
+            && r.system[0].cache_control.is_none()
+            && r.system[0].citations.is_none()
+            && r.system[0].extra.is_none();
+        if plain {
+            m.insert("system".into(), json!(r.system[0].text));
+        } else {
+            let blocks: Vec<ContentBlock> =
+                r.system.iter().cloned().map(ContentBlock::Text).collect();
+            m.insert("system".into(), Value::Array(encode_blocks(&blocks)?));
+        }
+    }
+    let mut messages = Vec::with_capacity(r.messages.len());
+    for msg in &r.messages {
+        let role = match msg.role {
+            Role::User | Role::Tool => "user",
+            Role::Assistant => "assistant",
+            Role::System | Role::Developer => "system",
+        };
+        let mut mm = Map::new();
+        mm.insert("role".into(), json!(role));
+        let plain_text = match msg.content.as_slice() {
+            [ContentBlock::Text(t)]
+                if t.cache_control.is_none() && t.citations.is_none() && t.extra.is_none() =>
+            {
+                Some(t.text.clone())
+            }
+            _ => None,
+        };
+        match plain_text {
+            Some(t) => mm.insert("content".into(), json!(t)),
+            None => mm.insert("content".into(), Value::Array(encode_blocks(&msg.content)?)),
+        };
+        merge_extra(&mut mm, msg.extra.as_ref());
+        messages.push(Value::Object(mm));
+    }
+    m.insert("messages".into(), Value::Array(messages));
+    if !r.tools.is_empty() {
+        m.insert(
+            "tools".into(),
+            Value::Array(r.tools.iter().map(tool_to).collect()),
+        );
+    }
+    if r.tool_choice.is_some() || r.parallel_tool_calls == Some(false) {
+        let mut tc = Map::new();
+        match r.tool_choice.as_ref().unwrap_or(&ToolChoice::Auto) {
+            ToolChoice::Auto => tc.insert("type".into(), json!("auto")),
+            ToolChoice::None => tc.insert("type".into(), json!("none")),
+            ToolChoice::Required => tc.insert("type".into(), json!("any")),
+            ToolChoice::Tool(n) => {
+                tc.insert("type".into(), json!("tool"));
+                tc.insert("name".into(), json!(n))
+            }
+        };
+        if let Some(p) = r.parallel_tool_calls {
+            tc.insert("disable_parallel_tool_use".into(), json!(!p));
+        }
+        m.insert("tool_choice".into(), Value::Object(tc));
+    }
+    if let Some(t) = &r.thinking {
+        if t.enabled {
+            let budget = t.budget_tokens.unwrap_or(match t.effort.as_deref() {
+                Some("minimal") | Some("low") => 1024,
+                Some("high") => 16384,
+                _ => 4096,
+            });
+            m.insert(
+                "thinking".into(),
+                json!({"type": "enabled", "budget_tokens": budget}),
+            );
+        } else {
+            m.insert("thinking".into(), json!({"type": "disabled"}));
+        }
+    }
+    let s = &r.sampling;
+    if let Some(t) = s.temperature {
+        m.insert("temperature".into(), json!(t));
+    }
+    if let Some(p) = s.top_p {
+        m.insert("top_p".into(), json!(p));
+    }
+    if let Some(k) = s.top_k {
+        m.insert("top_k".into(), json!(k));
+    }
+    if !s.stop.is_empty() {
+        m.insert("stop_sequences".into(), json!(s.stop));
+    }
+    if r.stream && op == Operation::Chat {
+        m.insert("stream".into(), json!(true));
+    }
+    if let Some(u) = &r.user {
+        m.insert("metadata".into(), json!({"user_id": u}));
+    }
+    if let Some(e) = &r.extra {
+        merge_extra(&mut m, Some(e));
+    }
+    Ok(Value::Object(m))
+}
+
+/// Build the upstream request for a canonical request.
+pub fn encode_request(
+    op: Operation,
+    r: &ChatRequest,
+    target: &TargetInfo,
+) -> Result<UpstreamRequest, ApiError> {
+    let headers = vec![
+        Header::new("content-type", "application/json"),
+        Header::new("anthropic-version", ANTHROPIC_VERSION),
+    ];
+    if op == Operation::ListModels {
+        return Ok(UpstreamRequest {
+            method: "GET".into(),
+            path: "/v1/models".into(),
+            headers,
+            body: Vec::new(),
+            stream: false,
+        });
+    }
+    let options: Value = serde_json::from_str(&target.options).unwrap_or(Value::Null);
+    let default_max = options
+        .get("default_max_tokens")
+        .and_then(Value::as_u64)
+        .and_then(|n| u32::try_from(n).ok())
+        .unwrap_or(DEFAULT_MAX_TOKENS);
+    let model = if target.model.is_empty() {
+        &r.model
+    } else {
+        &target.model
+    };
+    let body = request_body(op, r, model, default_max)?;
+    let stream = r.stream && op == Operation::Chat;
+    Ok(UpstreamRequest {
+        method: "POST".into(),
+        path: if op == Operation::CountTokens {
+            "/v1/messages/count_tokens".into()
+        } else {
+            "/v1/messages".into()
+        },
+        headers,
+        body: body.to_string().into_bytes(),
+        stream,
+    })
+}
+
+// ----- responses -----
+
+const RESPONSE_KNOWN: &[&str] = &[
+    "id",
+    "type",
+    "role",
+    "model",
+    "content",
+    "stop_reason",
+    "stop_sequence",
+    "usage",
+];
+
+/// Decode a complete Anthropic response.
+pub fn decode_response(op: Operation, body: &[u8]) -> Result<ChatResponse, ApiError> {
+    let v: Value = serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_gateway(format!("upstream response is not JSON: {e}")))?;
+    let o = v.as_object().ok_or_else(|| {
+        ApiError::bad_gateway("upstream response is not a JSON object".to_string())
+    })?;
+    let upstream = |e: ApiError| ApiError::bad_gateway(format!("upstream response: {}", e.message));
+    if op == Operation::CountTokens {
+        let mut usage = tollgate_sdk::provider::Usage::empty();
+        usage.input_tokens = o.get("input_tokens").and_then(Value::as_u64);
+        return Ok(ChatResponse {
+            id: String::new(),
+            model: String::new(),
+            content: Vec::new(),
+            stop_reason: None,
+            stop_sequence: None,
+            usage,
+            extra: extra_of(o, &["input_tokens"]),
+        });
+    }
+    Ok(ChatResponse {
+        id: opt_str(o, "id", "response")
+            .map_err(upstream)?
+            .unwrap_or_default(),
+        model: opt_str(o, "model", "response")
+            .map_err(upstream)?
+            .unwrap_or_default(),
+        content: match o.get("content") {
+            None | Some(Value::Null) => Vec::new(),
+            Some(c) => decode_blocks(c, "content").map_err(upstream)?,
+        },
+        stop_reason: o
+            .get("stop_reason")
+            .and_then(Value::as_str)
+            .map(stop_reason_from),
+        stop_sequence: o
+            .get("stop_sequence")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        usage: o.get("usage").map(usage_from).unwrap_or_default(),
+        extra: extra_of(o, RESPONSE_KNOWN),
+    })
+}
+
+/// Encode a canonical response as an Anthropic Messages response.
+pub fn encode_response(r: &ChatResponse) -> Result<Vec<u8>, ApiError> {
+    let mut m = Map::new();
+    m.insert(
+        "id".into(),
+        json!(if r.id.is_empty() {
+            "msg_tollgate"
+        } else {
+            r.id.as_str()
+        }),
+    );
+    m.insert("type".into(), json!("message"));
+    m.insert("role".into(), json!("assistant"));
+    m.insert("model".into(), json!(r.model));
+    m.insert("content".into(), Value::Array(encode_blocks(&r.content)?));
+    m.insert(
+        "stop_reason".into(),
+        r.stop_reason
+            .map_or(Value::Null, |s| json!(stop_reason_to(s))),
+    );
+    m.insert("stop_sequence".into(), json!(r.stop_sequence));
+    m.insert("usage".into(), usage_to(&r.usage));
+    merge_extra(&mut m, r.extra.as_ref());
+    Ok(Value::Object(m).to_string().into_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    const RICH: &str = r#"{
+      "model": "claude-sonnet-4-5-20250929",
+      "max_tokens": 2048,
+      "system": [
+        {"type": "text", "text": "You are Claude Code.", "cache_control": {"type": "ephemeral"}},
+        {"type": "text", "text": "Project rules.", "cache_control": {"type": "ephemeral", "ttl": "1h"}}
+      ],
+      "messages": [
+        {"role": "system", "content": "Reminder: be careful."},
+        {"role": "user", "content": [
+          {"type": "text", "text": "What is in this image and doc?"},
+          {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="}},
+          {"type": "image", "source": {"type": "url", "url": "https://example.com/a.jpg"}},
+          {"type": "image", "source": {"type": "file", "file_id": "file_123"}},
+          {"type": "document", "source": {"type": "base64", "media_type": "application/pdf", "data": "JVBERi0="},
+           "title": "Spec", "context": "internal", "citations": {"enabled": true}, "cache_control": {"type": "ephemeral"}},
+          {"type": "document", "source": {"type": "text", "media_type": "text/plain", "data": "plain doc"}},
+          {"type": "document", "source": {"type": "url", "url": "https://example.com/a.pdf"}},
+          {"type": "document", "source": {"type": "file", "file_id": "file_456"}}
+        ]},
+        {"role": "assistant", "content": [
+          {"type": "thinking", "thinking": "Let me look.", "signature": "sig=="},
+          {"type": "redacted_thinking", "data": "opaque"},
+          {"type": "text", "text": "Running a tool."},
+          {"type": "tool_use", "id": "toolu_01", "name": "read_file", "input": {"path": "a.rs", "n": 1}},
+          {"type": "server_tool_use", "id": "srvtoolu_1", "name": "web_search", "input": {"query": "x"}},
+          {"type": "web_search_tool_result", "tool_use_id": "srvtoolu_1", "content": []}
+        ]},
+        {"role": "user", "content": [
+          {"type": "tool_result", "tool_use_id": "toolu_01", "content": "fn main() {}"},
+          {"type": "tool_result", "tool_use_id": "toolu_02", "is_error": true,
+           "content": [{"type": "text", "text": "oops"}, {"type": "image", "source": {"type": "base64", "media_type": "image/gif", "data": "R0lG"}}],
+           "cache_control": {"type": "ephemeral"}},
+          {"type": "text", "text": "Continue.", "cache_control": {"type": "ephemeral"}}
+        ]}
+      ],
+      "tools": [
+        {"name": "read_file", "description": "Read a file", "input_schema": {"type": "object", "properties": {"path": {"type": "string"}}, "required": ["path"]},
+         "cache_control": {"type": "ephemeral"}},
+        {"type": "web_search_20250305", "name": "web_search", "max_uses": 5, "allowed_domains": ["example.com"]},
+        {"type": "bash_20250124", "name": "bash"},
+        {"type": "text_editor_20250728", "name": "str_replace_based_edit_tool"}
+      ],
+      "tool_choice": {"type": "auto", "disable_parallel_tool_use": true},
+      "thinking": {"type": "enabled", "budget_tokens": 1024},
+      "temperature": 1.0,
+      "top_p": 0.9,
+      "top_k": 40,
+      "stop_sequences": ["STOP"],
+      "stream": true,
+      "metadata": {"user_id": "user-42"},
+      "service_tier": "auto",
+      "container": "c1"
+    }"#;
+
+    fn target(model: &str) -> TargetInfo {
+        TargetInfo {
+            model: model.to_string(),
+            options: "{}".to_string(),
+        }
+    }
+
+    #[test]
+    fn rich_request_round_trips() {
+        let r = decode_request(Operation::Chat, RICH.as_bytes(), None, false).unwrap();
+        assert_eq!(r.system.len(), 2);
+        assert_eq!(r.messages[0].role, Role::System);
+        assert!(r.stream);
+        assert_eq!(r.parallel_tool_calls, Some(false));
+        assert_eq!(r.user.as_deref(), Some("user-42"));
+        assert!(matches!(r.tools[1].kind, ToolKind::Builtin(ref t) if t == "web_search_20250305"));
+        assert!(matches!(r.messages[2].content[4], ContentBlock::Other(_)));
+        let ContentBlock::Thinking(t) = &r.messages[2].content[0] else {
+            panic!()
+        };
+        assert_eq!(t.signature.as_deref(), Some("sig=="));
+        let ContentBlock::ToolResult(tr) = &r.messages[3].content[1] else {
+            panic!()
+        };
+        assert!(tr.is_error && tr.content.len() == 2);
+
+        let up =
+            encode_request(Operation::Chat, &r, &target("claude-sonnet-4-5-20250929")).unwrap();
+        assert_eq!(
+            (up.method.as_str(), up.path.as_str(), up.stream),
+            ("POST", "/v1/messages", true)
+        );
+        assert!(up
+            .headers
+            .iter()
+            .any(|h| h.name == "anthropic-version" && h.value == ANTHROPIC_VERSION));
+        let got: Value = serde_json::from_slice(&up.body).unwrap();
+        let want: Value = serde_json::from_str(RICH).unwrap();
+        assert_eq!(got, want, "\n got: {got:#}");
+
+        // And canonical -> anthropic -> canonical is a fixed point.
+        let again = decode_request(Operation::Chat, &up.body, None, false).unwrap();
+        assert_eq!(again, r);
+    }
+
+    #[test]
+    fn model_comes_from_target_and_defaults() {
+        let r = decode_request(
+            Operation::Chat,
+            br#"{"model":"a","messages":[{"role":"user","content":"hi"}]}"#,
+            None,
+            false,
+        )
+        .unwrap();
+        let up = encode_request(Operation::Chat, &r, &target("b")).unwrap();
+        let v: Value = serde_json::from_slice(&up.body).unwrap();
+        assert_eq!(
+            v,
+            json!({"model":"b","max_tokens":4096,"messages":[{"role":"user","content":"hi"}]})
+        );
+        let ct = encode_request(Operation::CountTokens, &r, &target("b")).unwrap();
+        assert_eq!(ct.path, "/v1/messages/count_tokens");
+        assert!(!String::from_utf8(ct.body).unwrap().contains("max_tokens"));
+    }
+
+    #[test]
+    fn decode_errors_are_precise() {
+        for (body, want) in [
+            (r#"{"messages":[]}"#, "model"),
+            (
+                r#"{"model":"m","messages":[{"role":"user","content":7}]}"#,
+                "messages.0.content: expected string or array",
+            ),
+            (
+                r#"{"model":"m","messages":[{"role":"bot","content":"x"}]}"#,
+                "messages.0.role",
+            ),
+            (
+                r#"{"model":"m","messages":[{"role":"user","content":[{"type":"text"}]}]}"#,
+                "messages.0.content.0.text",
+            ),
+        ] {
+            let e = decode_request(Operation::Chat, body.as_bytes(), None, false).unwrap_err();
+            assert!(e.message.contains(want), "{body}: {}", e.message);
+        }
+    }
+
+    #[test]
+    fn response_round_trips() {
+        let body = r#"{"id":"msg_01","type":"message","role":"assistant","model":"claude-x",
+          "content":[{"type":"thinking","thinking":"t","signature":"s"},{"type":"text","text":"Hi","citations":[{"type":"char_location","cited_text":"a"}]},
+                     {"type":"tool_use","id":"toolu_1","name":"f","input":{"a":1}}],
+          "stop_reason":"tool_use","stop_sequence":null,
+          "usage":{"input_tokens":10,"cache_creation_input_tokens":0,"cache_read_input_tokens":5,"output_tokens":20,"service_tier":"standard"},
+          "container":null}"#;
+        let r = decode_response(Operation::Chat, body.as_bytes()).unwrap();
+        assert_eq!(
+            r.stop_reason,
+            Some(tollgate_sdk::provider::StopReason::ToolUse)
+        );
+        assert_eq!(r.usage.output_tokens, Some(20));
+        let out = encode_response(&r).unwrap();
+        let got: Value = serde_json::from_slice(&out).unwrap();
+        let want: Value = serde_json::from_str(body).unwrap();
+        assert_eq!(got, want);
+    }
+}

@@ -1,0 +1,204 @@
+//! The real Claude Code CLI (`claude -p`, native binary from npm) through the gateway
+//! to the mock upstream: a plain answer, and a full tool round trip (the CLI runs
+//! `echo` and sends the tool_result back). Each has a control run straight at the mock.
+
+use std::time::Duration;
+
+use serde_json::Value;
+use tollgate_tests::mock::{DEFAULT_REPLY, TOOL_RESULT_PREFIX, TOOL_TEST_MARKER, TOOL_TEST_OUTPUT};
+use tollgate_tests::{
+    claude, client_command, describe_output, run_client, Gateway, MockUpstream, RecordedRequest,
+    TempDir,
+};
+
+const CLAUDE_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// What one `claude -p` run printed.
+struct ClaudeRun {
+    result: Value,
+    diagnostics: String,
+}
+
+/// Runs `claude -p PROMPT --output-format json` against `base_url`, kept on loopback
+/// and away from every non-essential call.
+async fn run_claude(base_url: &str, prompt: &str, extra_args: &[&str]) -> ClaudeRun {
+    let home = TempDir::new("claude-home");
+    let mut command = client_command(&claude(), home.path());
+    command
+        .arg("-p")
+        .arg(prompt)
+        .arg("--output-format")
+        .arg("json")
+        .args(extra_args)
+        .env("ANTHROPIC_BASE_URL", base_url)
+        .env("ANTHROPIC_API_KEY", "sk-ant-test")
+        .env("DISABLE_TELEMETRY", "1")
+        .env("DISABLE_ERROR_REPORTING", "1")
+        .env("DISABLE_AUTOUPDATER", "1")
+        .env("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1")
+        .env("DISABLE_NON_ESSENTIAL_MODEL_CALLS", "1")
+        .env("CLAUDE_CODE_DISABLE_TERMINAL_TITLE", "1");
+    let output = run_client(command, CLAUDE_TIMEOUT).await;
+    let diagnostics = describe_output(&output);
+    assert!(output.status.success(), "claude -p failed:\n{diagnostics}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let result: Value = stdout
+        .lines()
+        .rev()
+        .find_map(|line| serde_json::from_str(line.trim()).ok())
+        .unwrap_or_else(|| panic!("no JSON result from claude -p:\n{diagnostics}"));
+    assert_eq!(result["is_error"], false, "{diagnostics}");
+    ClaudeRun {
+        result,
+        diagnostics,
+    }
+}
+
+/// The agent's own requests: the ones that declare the `Bash` tool.
+fn is_main(request: &RecordedRequest) -> bool {
+    request
+        .json()
+        .and_then(|v| v.get("tools").cloned())
+        .and_then(|t| t.as_array().cloned())
+        .is_some_and(|tools| tools.iter().any(|t| t["name"] == "Bash"))
+}
+
+/// Every `/v1/messages` call for the main model streamed (Claude Code silently retries
+/// without streaming when a stream is malformed) and carried the client's headers.
+/// Returns the main requests.
+fn assert_main_requests_streamed(mock: &MockUpstream, context: &str) -> Vec<RecordedRequest> {
+    let messages = mock.messages_requests();
+    let main: Vec<RecordedRequest> = messages.iter().filter(|r| is_main(r)).cloned().collect();
+    assert!(
+        !main.is_empty(),
+        "no main agent request reached the mock\n{context}"
+    );
+    let main_model = main[0].model().unwrap_or_default();
+    for r in messages
+        .iter()
+        .filter(|r| r.model().as_deref() == Some(main_model.as_str()))
+    {
+        assert!(
+            r.is_stream(),
+            "a non-streamed request for the main model {main_model} reached the mock: \
+             the stream was not accepted and Claude Code fell back\n{context}"
+        );
+    }
+    for r in &main {
+        assert_eq!(r.header("x-api-key"), Some("sk-ant-test"), "{context}");
+        assert!(r.header("anthropic-version").is_some(), "{context}");
+        assert!(
+            r.header("anthropic-beta").is_some_and(|b| !b.is_empty()),
+            "anthropic-beta reaches the upstream\n{context}"
+        );
+    }
+    main
+}
+
+fn hello_check(mock: &MockUpstream, run: &ClaudeRun, context: &str) {
+    let text = run.result["result"].as_str().unwrap_or_default();
+    assert!(text.contains(DEFAULT_REPLY), "result: {text:?}\n{context}");
+    let main = assert_main_requests_streamed(mock, context);
+    assert_eq!(
+        main.len(),
+        1,
+        "exactly one main request (no retry) reached the mock\n{context}"
+    );
+}
+
+fn tool_check(mock: &MockUpstream, run: &ClaudeRun, context: &str) {
+    let text = run.result["result"].as_str().unwrap_or_default();
+    assert!(
+        text.contains(TOOL_RESULT_PREFIX) && text.contains(TOOL_TEST_OUTPUT),
+        "result: {text:?}\n{context}"
+    );
+    let main = assert_main_requests_streamed(mock, context);
+    assert!(
+        main.len() >= 2,
+        "the tool_result came back in a second request\n{context}"
+    );
+    let sent_result = main.iter().any(|r| {
+        r.json()
+            .and_then(|v| v["messages"].as_array().cloned())
+            .and_then(|m| m.last().cloned())
+            .and_then(|last| last["content"].as_array().cloned())
+            .is_some_and(|blocks| {
+                blocks.iter().any(|b| {
+                    b["type"] == "tool_result"
+                        && b["content"].to_string().contains(TOOL_TEST_OUTPUT)
+                })
+            })
+    });
+    assert!(
+        sent_result,
+        "a tool_result with {TOOL_TEST_OUTPUT} reached the mock\n{context}"
+    );
+}
+
+const HELLO_PROMPT: &str = "Say hello.";
+
+fn tool_prompt() -> String {
+    format!("Run the marker command with the Bash tool. {TOOL_TEST_MARKER}")
+}
+
+const TOOL_ARGS: &[&str] = &["--allowedTools", "Bash(echo:*)"];
+
+/// Control: Claude Code is happy with the mock itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn claude_code_against_mock_directly() {
+    let mock = MockUpstream::start().await;
+    let run = run_claude(&mock.base_url(), HELLO_PROMPT, &[]).await;
+    hello_check(&mock, &run, &run.diagnostics);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn claude_code_tool_round_trip_against_mock_directly() {
+    let mock = MockUpstream::start().await;
+    let run = run_claude(&mock.base_url(), &tool_prompt(), TOOL_ARGS).await;
+    tool_check(&mock, &run, &run.diagnostics);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn claude_code_through_gateway() {
+    let mock = MockUpstream::start().await;
+    let gateway = Gateway::with_upstream(&mock);
+    let run = run_claude(gateway.url(), HELLO_PROMPT, &[]).await;
+    let context = format!(
+        "{}\n--- gateway stderr ---\n{}",
+        run.diagnostics,
+        gateway.stderr()
+    );
+    hello_check(&mock, &run, &context);
+
+    let records = gateway.wait_for_records(1, Duration::from_secs(5)).await;
+    let main = records
+        .iter()
+        .find(|r| r["stream"] == true && r["status"] == 200)
+        .unwrap_or_else(|| panic!("a streamed 200 record: {records:#?}"));
+    assert!(
+        main["input_tokens"].as_u64().is_some_and(|t| t > 0),
+        "{main}"
+    );
+    assert!(
+        main["output_tokens"].as_u64().is_some_and(|t| t > 0),
+        "{main}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn claude_code_tool_round_trip_through_gateway() {
+    let mock = MockUpstream::start().await;
+    let gateway = Gateway::with_upstream(&mock);
+    let run = run_claude(gateway.url(), &tool_prompt(), TOOL_ARGS).await;
+    let context = format!(
+        "{}\n--- gateway stderr ---\n{}",
+        run.diagnostics,
+        gateway.stderr()
+    );
+    tool_check(&mock, &run, &context);
+    let records = gateway.wait_for_records(2, Duration::from_secs(5)).await;
+    assert!(
+        records.iter().filter(|r| r["status"] == 200).count() >= 2,
+        "{records:#?}"
+    );
+}
