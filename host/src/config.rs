@@ -301,10 +301,8 @@ fn interpolate(
     path: &mut Vec<String>,
 ) -> anyhow::Result<()> {
     match v {
-        toml::Value::String(s) => {
-            if s.contains("${") {
-                *s = interpolate_str(s, env).with_context(|| format!("at `{}`", path.join(".")))?;
-            }
+        toml::Value::String(s) if s.contains("${") => {
+            *s = interpolate_str(s, env).with_context(|| format!("at `{}`", path.join(".")))?;
         }
         toml::Value::Array(a) => {
             for (i, item) in a.iter_mut().enumerate() {

@@ -198,8 +198,8 @@ fn print_plugins(list: &[PluginInfo], json: bool) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(list)?);
     } else {
         println!(
-            "{:<22} {:<11} {:<12} {:<8} {:<14} {:<12} {}",
-            "NAME", "KIND", "ID", "VERSION", "HASH", "STATUS", "SOURCE / LAST ERROR"
+            "{:<22} {:<11} {:<12} {:<8} {:<14} {:<12} SOURCE / LAST ERROR",
+            "NAME", "KIND", "ID", "VERSION", "HASH", "STATUS"
         );
         for p in list {
             let source = match &p.source {

@@ -11,7 +11,7 @@ use axum::Json;
 
 use super::App;
 
-fn authorized(app: &App, peer: &SocketAddr, headers: &HeaderMap) -> Result<(), Response> {
+fn authorized(app: &App, peer: &SocketAddr, headers: &HeaderMap) -> Result<(), Box<Response>> {
     match &app.admin_token {
         Some(token) => {
             let given = headers
@@ -22,11 +22,11 @@ fn authorized(app: &App, peer: &SocketAddr, headers: &HeaderMap) -> Result<(), R
             if constant_time_eq(given.as_bytes(), token.as_bytes()) {
                 Ok(())
             } else {
-                Err((StatusCode::UNAUTHORIZED, Json(serde_json::json!({"error": "admin token required: Authorization: Bearer <token>"}))).into_response())
+                Err(Box::new((StatusCode::UNAUTHORIZED, Json(serde_json::json!({"error": "admin token required: Authorization: Bearer <token>"}))).into_response()))
             }
         }
         None if peer.ip().is_loopback() => Ok(()),
-        None => Err((StatusCode::FORBIDDEN, Json(serde_json::json!({"error": "the admin API answers loopback only unless admin_token is set"}))).into_response()),
+        None => Err(Box::new((StatusCode::FORBIDDEN, Json(serde_json::json!({"error": "the admin API answers loopback only unless admin_token is set"}))).into_response())),
     }
 }
 
@@ -44,7 +44,7 @@ pub async fn plugins(
     headers: HeaderMap,
 ) -> Response {
     if let Err(r) = authorized(&app, &peer, &headers) {
-        return r;
+        return *r;
     }
     Json(app.reloader.current().plugins.report()).into_response()
 }
@@ -61,7 +61,7 @@ pub async fn requests(
     Query(q): Query<RecentQuery>,
 ) -> Response {
     if let Err(r) = authorized(&app, &peer, &headers) {
-        return r;
+        return *r;
     }
     let limit = q.limit.unwrap_or(100).min(10_000);
     let store = app.store.clone();
@@ -77,7 +77,7 @@ pub async fn reload_status(
     headers: HeaderMap,
 ) -> Response {
     if let Err(r) = authorized(&app, &peer, &headers) {
-        return r;
+        return *r;
     }
     Json(app.reloader.status()).into_response()
 }
@@ -88,7 +88,7 @@ pub async fn reload_now(
     headers: HeaderMap,
 ) -> Response {
     if let Err(r) = authorized(&app, &peer, &headers) {
-        return r;
+        return *r;
     }
     let reloader = Arc::clone(&app.reloader);
     match tokio::task::spawn_blocking(move || reloader.reload()).await {

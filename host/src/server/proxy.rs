@@ -435,7 +435,7 @@ fn run_request_guardrails(
             Ok(Verdict::Redact(list)) => {
                 // Apply from the end so earlier offsets stay valid.
                 let mut list = list;
-                list.sort_by(|a, b| (b.part, b.start).cmp(&(a.part, a.start)));
+                list.sort_by_key(|r| std::cmp::Reverse((r.part, r.start)));
                 for r in &list {
                     let part = &mut parts[r.part as usize];
                     part.text
@@ -520,9 +520,19 @@ fn plan(ep: &Endpoint, op: Operation, model: &str, stream: bool) -> Vec<usize> {
 fn upstream_headers(client: &HeaderMap, target: &Target, strip_client_key: bool) -> HeaderMap {
     let mut out = HeaderMap::with_capacity(client.len() + 1);
     let replace_auth = target.api_key.is_some() || strip_client_key;
+    // Headers the client's `Connection` header names are hop-by-hop too (RFC 9110 §7.6.1).
+    let nominated: Vec<&str> = client
+        .get_all("connection")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .collect();
     for (name, value) in client {
         let n = name.as_str();
-        if DROP_REQUEST_HEADERS.contains(&n) {
+        if DROP_REQUEST_HEADERS.contains(&n) || nominated.iter().any(|t| t.eq_ignore_ascii_case(n))
+        {
             continue;
         }
         if replace_auth
