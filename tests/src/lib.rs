@@ -114,6 +114,8 @@ pub fn tollgate_bin() -> PathBuf {
 pub struct GatewayConfig {
     pub args: Vec<String>,
     pub env: Vec<(String, String)>,
+    /// `--data-dir` to use instead of a fresh one (to restart on the same state).
+    pub data_dir: Option<PathBuf>,
 }
 
 impl GatewayConfig {
@@ -125,6 +127,22 @@ impl GatewayConfig {
     pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.env.push((key.into(), value.into()));
         self
+    }
+
+    /// Runs on this `--data-dir` (kept after the gateway stops) instead of a fresh one.
+    pub fn data_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.data_dir = Some(dir.into());
+        self
+    }
+
+    /// `--config <path>`.
+    pub fn config(self, path: &Path) -> Self {
+        self.arg("--config").arg(path.display().to_string())
+    }
+
+    /// `--plugin-dir <path>`.
+    pub fn plugin_dir(self, path: &Path) -> Self {
+        self.arg("--plugin-dir").arg(path.display().to_string())
     }
 
     /// Points the built-in default Anthropic passthrough at `mock`.
@@ -142,8 +160,9 @@ pub struct Gateway {
     child: Child,
     url: String,
     stderr_path: PathBuf,
+    data_dir: PathBuf,
     // Declared last: removed after the child is gone.
-    dir: TempDir,
+    _dir: TempDir,
 }
 
 impl Gateway {
@@ -155,6 +174,7 @@ impl Gateway {
                 .iter()
                 .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
                 .collect(),
+            data_dir: None,
         })
     }
 
@@ -166,7 +186,10 @@ impl Gateway {
     pub fn start_with(config: GatewayConfig) -> Gateway {
         let bin = tollgate_bin();
         let dir = TempDir::new("gateway");
-        let data_dir = dir.path().join("data");
+        let data_dir = config
+            .data_dir
+            .clone()
+            .unwrap_or_else(|| dir.path().join("data"));
         std::fs::create_dir_all(&data_dir).expect("create gateway data dir");
         let stderr_path = dir.path().join("stderr.log");
         let stderr = File::create(&stderr_path).expect("create gateway stderr log");
@@ -243,7 +266,8 @@ impl Gateway {
             child,
             url,
             stderr_path,
-            dir,
+            data_dir,
+            _dir: dir,
         }
     }
 
@@ -254,7 +278,75 @@ impl Gateway {
 
     /// The gateway's `--data-dir`.
     pub fn data_dir(&self) -> PathBuf {
-        self.dir.path().join("data")
+        self.data_dir.clone()
+    }
+
+    /// The process id of the gateway.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// `Some(status)` if the gateway process has exited.
+    pub fn exit_status(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().expect("poll the gateway process")
+    }
+
+    /// Sends SIGTERM (graceful shutdown) and waits up to `timeout` for the process to
+    /// exit; returns its exit status.
+    pub fn terminate(&mut self, timeout: Duration) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        let status = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("run `kill -TERM`");
+        assert!(status.success(), "kill -TERM {pid} failed: {status}");
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.exit_status() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "tollgate did not exit within {timeout:?} of SIGTERM.\n--- stderr ---\n{}",
+                self.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// `GET <path>` on the gateway (an admin endpoint), parsed as JSON; panics unless 2xx.
+    pub async fn admin_get(&self, path: &str) -> serde_json::Value {
+        let url = format!("{}{path}", self.url);
+        let response = http_client()
+            .get(&url)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+        let status = response.status();
+        let text = response.text().await.unwrap_or_default();
+        assert!(status.is_success(), "GET {url} → {status}: {text}");
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("GET {url}: not JSON ({e}): {text}"))
+    }
+
+    /// `GET /admin/plugins`: one object per plugin.
+    pub async fn admin_plugins(&self) -> Vec<serde_json::Value> {
+        match self.admin_get("/admin/plugins").await {
+            serde_json::Value::Array(list) => list,
+            other => panic!("/admin/plugins is not a JSON array: {other}"),
+        }
+    }
+
+    /// The `/admin/plugins` entry named `name`, if any.
+    pub async fn admin_plugin(&self, name: &str) -> Option<serde_json::Value> {
+        self.admin_plugins()
+            .await
+            .into_iter()
+            .find(|p| p["name"] == name)
+    }
+
+    /// `GET /admin/reload`: generation, reloads, failed_reloads, last_error, plugin_errors.
+    pub async fn admin_reload(&self) -> serde_json::Value {
+        self.admin_get("/admin/reload").await
     }
 
     /// Everything the gateway wrote to stderr so far.
@@ -311,6 +403,80 @@ impl Drop for Gateway {
             );
         }
     }
+}
+
+/// A reqwest client that never uses a proxy.
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("reqwest client")
+}
+
+/// Polls `check` every 50 ms until it returns `Some`, for up to `timeout`; panics with
+/// `what` and the last observation otherwise.
+pub async fn poll_until<T, O, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
+where
+    O: std::fmt::Debug,
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, O>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        match check().await {
+            Ok(v) => return v,
+            Err(last) => {
+                assert!(
+                    Instant::now() < deadline,
+                    "timed out after {timeout:?} waiting for {what}; last seen: {last:#?}"
+                );
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The directory the host build puts the test guest components in
+/// (`<target>/guests/wasm32-wasip2/release`): under `$CARGO_TARGET_DIR` if set, else the
+/// target dir holding the test executable (`<target>/release/deps/<test>`).
+pub fn guest_dir() -> PathBuf {
+    const SUBDIR: &str = "guests/wasm32-wasip2/release";
+    let mut candidates = Vec::new();
+    if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR").filter(|d| !d.is_empty()) {
+        candidates.push(PathBuf::from(dir).join(SUBDIR));
+    }
+    if let Ok(exe) = std::env::current_exe() {
+        // target/<profile>/deps/<exe> → target
+        if let Some(target) = exe.ancestors().nth(3) {
+            candidates.push(target.join(SUBDIR));
+        }
+    }
+    candidates.push(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../target")
+            .join(SUBDIR),
+    );
+    candidates
+        .iter()
+        .find(|d| d.is_dir())
+        .cloned()
+        .unwrap_or_else(|| {
+            panic!(
+                "test guest components not found (looked in {candidates:?}); build the host \
+                 (`cargo build --release --workspace --bins`), whose build script builds them"
+            )
+        })
+}
+
+/// A test guest component, e.g. `guest_wasm("guardrail_test")`.
+pub fn guest_wasm(name: &str) -> PathBuf {
+    let path = guest_dir().join(format!("{name}.wasm"));
+    assert!(
+        path.is_file(),
+        "{} not found; build the host (`cargo build --release --workspace --bins`)",
+        path.display()
+    );
+    path
 }
 
 /// Environment variables that would send a client anywhere but loopback.
@@ -406,4 +572,271 @@ pub fn describe_output(output: &std::process::Output) -> String {
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     )
+}
+
+/// SHA-256 of `bytes`, lowercase hex (what `/admin/plugins` reports as `hash`).
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+/// A response read off a raw socket.
+#[derive(Debug, Clone)]
+pub struct RawResponse {
+    pub status: u16,
+    /// Header names lowercased, in order.
+    pub headers: Vec<(String, String)>,
+    /// The body, de-chunked when `transfer-encoding: chunked`.
+    pub body: Vec<u8>,
+}
+
+impl RawResponse {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Sends `request` (a complete HTTP/1.1 request, which should say `Connection: close`)
+/// over a fresh TCP connection to `url`'s host and reads the response until the server
+/// closes. For requests no HTTP client library would send as they are.
+pub async fn raw_http(url: &str, request: &[u8]) -> RawResponse {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let addr = url.trim_start_matches("http://").trim_end_matches('/');
+    let mut stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .unwrap_or_else(|e| panic!("connect {addr}: {e}"));
+    stream.write_all(request).await.expect("write raw request");
+    let mut raw = Vec::new();
+    tokio::time::timeout(Duration::from_secs(30), stream.read_to_end(&mut raw))
+        .await
+        .expect("raw response within 30 s")
+        .expect("read raw response");
+    parse_raw_response(&raw)
+}
+
+fn parse_raw_response(raw: &[u8]) -> RawResponse {
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or_else(|| panic!("no end of head in {:?}", String::from_utf8_lossy(raw)));
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let mut lines = head.split("\r\n");
+    let status_line = lines.next().unwrap_or_default();
+    let status = status_line
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("bad status line {status_line:?}"));
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    let mut body = raw[split + 4..].to_vec();
+    let chunked = headers
+        .iter()
+        .any(|(n, v)| n == "transfer-encoding" && v.eq_ignore_ascii_case("chunked"));
+    if chunked {
+        let mut out = Vec::new();
+        let mut rest = &body[..];
+        while let Some(eol) = rest.windows(2).position(|w| w == b"\r\n") {
+            let size_text = String::from_utf8_lossy(&rest[..eol]).into_owned();
+            let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16)
+                .unwrap_or_else(|e| panic!("bad chunk size {size_text:?}: {e}"));
+            rest = &rest[eol + 2..];
+            if size == 0 {
+                break;
+            }
+            out.extend_from_slice(&rest[..size.min(rest.len())]);
+            rest = &rest[(size + 2).min(rest.len())..];
+        }
+        body = out;
+    }
+    RawResponse {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// An Anthropic-shaped error answer: `{"type":"error","error":{"type":..,"message":..}}`.
+#[derive(Debug, Clone)]
+pub struct AnthropicError {
+    pub status: u16,
+    /// `error.type`, e.g. `invalid_request_error`.
+    pub kind: String,
+    pub message: String,
+    pub body: serde_json::Value,
+}
+
+/// Reads `response` and asserts it is an error in Anthropic's shape (JSON content type,
+/// `type: error`, a string `error.type` and a non-empty `error.message`).
+pub async fn anthropic_error(response: reqwest::Response) -> AnthropicError {
+    let status = response.status().as_u16();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let text = response.text().await.expect("error body");
+    assert!(
+        !(200..300).contains(&status),
+        "expected an error status, got {status}: {text}"
+    );
+    assert!(
+        content_type.starts_with("application/json"),
+        "error content-type {content_type:?} (status {status}): {text}"
+    );
+    let body: serde_json::Value = serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("error body is not JSON ({e}), status {status}: {text}"));
+    assert_eq!(body["type"], "error", "status {status}: {body}");
+    let kind = body["error"]["type"]
+        .as_str()
+        .unwrap_or_else(|| panic!("error.type missing, status {status}: {body}"))
+        .to_owned();
+    let message = body["error"]["message"]
+        .as_str()
+        .unwrap_or_else(|| panic!("error.message missing, status {status}: {body}"))
+        .to_owned();
+    assert!(!message.is_empty(), "empty error message: {body}");
+    AnthropicError {
+        status,
+        kind,
+        message,
+        body,
+    }
+}
+
+/// A minimal valid Messages request body.
+pub fn chat_body(model: &str, text: &str, stream: bool) -> serde_json::Value {
+    serde_json::json!({
+        "model": model,
+        "max_tokens": 64,
+        "stream": stream,
+        "messages": [{"role": "user", "content": text}],
+    })
+}
+
+/// Checks a successful Messages answer: 200, and either a JSON message with the mock's
+/// text or a complete event stream (`message_start` … `message_stop`, no `error` event)
+/// with it. Returns why not, on failure.
+pub async fn check_complete_answer(
+    response: reqwest::Result<reqwest::Response>,
+    stream: bool,
+) -> Result<(), String> {
+    let response = response.map_err(|e| format!("request failed: {e:?}"))?;
+    let status = response.status();
+    let text = response
+        .text()
+        .await
+        .map_err(|e| format!("{status}: reading the body failed: {e:?}"))?;
+    if status != 200 {
+        return Err(format!("status {status}: {text}"));
+    }
+    if stream {
+        let events = parse_sse(&text);
+        let names: Vec<&str> = events.iter().map(|e| e.event.as_str()).collect();
+        if names.first() != Some(&"message_start")
+            || names.last() != Some(&"message_stop")
+            || names.contains(&"error")
+        {
+            return Err(format!("incomplete stream {names:?}: {text}"));
+        }
+        let got = sse_text(&events);
+        if got != mock::DEFAULT_REPLY {
+            return Err(format!("stream text {got:?}: {text}"));
+        }
+    } else {
+        let message: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| format!("not JSON ({e}): {text}"))?;
+        if message["content"][0]["text"] != mock::DEFAULT_REPLY {
+            return Err(format!("unexpected message: {text}"));
+        }
+    }
+    Ok(())
+}
+
+/// Background clients sending Messages requests in a loop until stopped, each checking
+/// that every answer is complete (see [`check_complete_answer`]).
+pub struct Traffic {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    tasks: Vec<tokio::task::JoinHandle<(u64, Vec<String>)>>,
+}
+
+/// What the clients of a [`Traffic`] saw.
+#[derive(Debug)]
+pub struct TrafficReport {
+    pub ok: u64,
+    /// Fewest good answers any one client got.
+    pub min_per_client: u64,
+    pub failures: Vec<String>,
+}
+
+impl Traffic {
+    /// `clients` concurrent loops POSTing to `url` (a `/v1/messages` URL); with `mix`,
+    /// every other request streams. `headers` go on every request.
+    pub fn start(url: &str, clients: usize, mix: bool, headers: &[(&str, &str)]) -> Traffic {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .timeout(Duration::from_secs(30))
+            .pool_max_idle_per_host(clients)
+            .build()
+            .expect("reqwest client");
+        let headers: Vec<(String, String)> = headers
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        let tasks = (0..clients)
+            .map(|i| {
+                let stop = stop.clone();
+                let http = http.clone();
+                let url = url.to_owned();
+                let headers = headers.clone();
+                tokio::spawn(async move {
+                    let mut ok = 0u64;
+                    let mut failures = Vec::new();
+                    let mut n = i;
+                    while !stop.load(Ordering::Relaxed) {
+                        let stream = mix && n % 2 == 0;
+                        n += 1;
+                        let mut request = http
+                            .post(&url)
+                            .header("x-api-key", "sk-ant-test")
+                            .header("anthropic-version", "2023-06-01")
+                            .json(&chat_body("claude-sonnet-5-5", "hello", stream));
+                        for (k, v) in &headers {
+                            request = request.header(k, v);
+                        }
+                        match check_complete_answer(request.send().await, stream).await {
+                            Ok(()) => ok += 1,
+                            Err(e) => failures.push(format!("client {i} (stream={stream}): {e}")),
+                        }
+                    }
+                    (ok, failures)
+                })
+            })
+            .collect();
+        Traffic { stop, tasks }
+    }
+
+    /// Stops the clients (each finishes its request in flight) and reports.
+    pub async fn stop(self) -> TrafficReport {
+        self.stop.store(true, Ordering::Relaxed);
+        let mut report = TrafficReport {
+            ok: 0,
+            min_per_client: u64::MAX,
+            failures: Vec::new(),
+        };
+        for task in self.tasks {
+            let (ok, failures) = task.await.expect("traffic client task");
+            report.ok += ok;
+            report.min_per_client = report.min_per_client.min(ok);
+            report.failures.extend(failures);
+        }
+        report
+    }
 }

@@ -18,7 +18,10 @@
 //! Control headers: `x-mock-reply` (answer text), `x-mock-chunks` (bench deltas),
 //! `x-mock-chunk-delay-ms` (pause between SSE events, default 2, bench 0),
 //! `x-mock-split-events: true` (each SSE event is cut into two body chunks),
-//! `x-mock-usage: {json}` (merged into the reported usage).
+//! `x-mock-usage: {json}` (merged into the reported usage),
+//! `x-mock-stamp: true` (bench streams only: each delta's text is `t<ns> `, the wall
+//! clock in nanoseconds since the Unix epoch when the mock handed it to the socket, so a
+//! client on the same machine can measure each chunk's one-way delivery time).
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -636,6 +639,8 @@ fn sse_event(name: &str, data: &Value) -> Bytes {
 /// One step of a streamed body.
 enum Step {
     Chunk(Bytes),
+    /// A bench `content_block_delta` whose text is stamped with the send time.
+    StampedDelta,
     Sleep(Duration),
     /// Abort the connection (no terminating chunk).
     Fail,
@@ -646,6 +651,7 @@ fn stream_response(steps: VecDeque<Step>) -> Response {
         loop {
             match steps.pop_front()? {
                 Step::Chunk(bytes) => return Some((Ok::<Bytes, std::io::Error>(bytes), steps)),
+                Step::StampedDelta => return Some((Ok(stamped_delta()), steps)),
                 Step::Sleep(d) => tokio::time::sleep(d).await,
                 Step::Fail => {
                     return Some((
@@ -961,21 +967,50 @@ fn bench(headers: &HeaderMap, stream: bool) -> Response {
     let delay = header_str(headers, "x-mock-chunk-delay-ms")
         .and_then(|v| v.parse::<u64>().ok())
         .map_or(Duration::ZERO, Duration::from_millis);
+    let stamp = header_str(headers, "x-mock-stamp").is_some_and(|v| v == "true");
     let mut steps = VecDeque::with_capacity(chunks * 2 + 2);
     steps.push_back(Step::Chunk(bytes.head.clone()));
     for _ in 0..chunks {
         if !delay.is_zero() {
             steps.push_back(Step::Sleep(delay));
         }
-        steps.push_back(Step::Chunk(bytes.delta.clone()));
+        steps.push_back(if stamp {
+            Step::StampedDelta
+        } else {
+            Step::Chunk(bytes.delta.clone())
+        });
     }
     steps.push_back(Step::Chunk(bytes.tail.clone()));
     stream_response(steps)
 }
 
+/// A bench delta whose text is `t<ns since the Unix epoch> `, taken now.
+fn stamped_delta() -> Bytes {
+    let ns = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    Bytes::from(format!(
+        "event: content_block_delta\ndata: {{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{{\"type\":\"text_delta\",\"text\":\"t{ns} \"}}}}\n\n"
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stamped_delta_is_an_sse_event() {
+        let bytes = stamped_delta();
+        let text = std::str::from_utf8(&bytes).expect("utf-8");
+        let data = text
+            .strip_prefix("event: content_block_delta\ndata: ")
+            .and_then(|t| t.strip_suffix("\n\n"))
+            .expect("one SSE event");
+        let v: Value = serde_json::from_str(data).expect("JSON");
+        let stamp = v["delta"]["text"].as_str().expect("text");
+        assert!(stamp.starts_with('t') && stamp.ends_with(' '));
+        assert!(stamp[1..stamp.len() - 1].parse::<u128>().expect("digits") > 0);
+    }
 
     #[test]
     fn split_words_keeps_text() {

@@ -128,14 +128,14 @@ async fn python_sdk_through_gateway() {
     }
     let ok_stream = records
         .iter()
-        .find(|r| r["stream"] == true && r["status"] == 200)
+        .find(|r| r["stream"] == true && r["status"] == 200 && r["operation"] == "chat")
         .unwrap_or_else(|| panic!("a streamed 200 record: {records:#?}"));
     assert_eq!(ok_stream["model"], "claude-sonnet-5-5");
     assert!(ok_stream["input_tokens"].as_u64().is_some_and(|t| t > 0));
     assert!(ok_stream["output_tokens"].as_u64().is_some_and(|t| t > 0));
     let ok_plain = records
         .iter()
-        .find(|r| r["stream"] == false && r["status"] == 200)
+        .find(|r| r["stream"] == false && r["status"] == 200 && r["operation"] == "chat")
         .unwrap_or_else(|| panic!("a non-streamed 200 record: {records:#?}"));
     assert!(ok_plain["output_tokens"].as_u64().is_some_and(|t| t > 0));
     assert!(

@@ -7,6 +7,7 @@ pub mod provider {
     wasmtime::component::bindgen!({
         path: "../wit",
         world: "provider",
+        exports: { default: async },
     });
 }
 
@@ -14,6 +15,7 @@ pub mod guardrail {
     wasmtime::component::bindgen!({
         path: "../wit",
         world: "guardrail",
+        exports: { default: async },
         with: { "tollgate:plugin/types": super::provider::tollgate::plugin::types },
     });
 }
@@ -22,6 +24,7 @@ pub mod router {
     wasmtime::component::bindgen!({
         path: "../wit",
         world: "router",
+        exports: { default: async },
         with: { "tollgate:plugin/types": super::provider::tollgate::plugin::types },
     });
 }
@@ -30,6 +33,7 @@ pub mod cost_model {
     wasmtime::component::bindgen!({
         path: "../wit",
         world: "cost-model",
+        exports: { default: async },
         with: { "tollgate:plugin/types": super::provider::tollgate::plugin::types },
     });
 }

@@ -126,6 +126,7 @@ impl PluginEngine {
         }
         let mut pool = PoolingAllocationConfig::default();
         pool.total_component_instances(1000)
+            .total_stacks(1000)
             .total_core_instances(2000)
             .total_memories(2000)
             .total_tables(2000)
@@ -147,13 +148,26 @@ impl PluginEngine {
             }
         };
         let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
+        // Calls run on fibers (async exports): a plugin's WASI calls (a panic
+        // message written to stderr, a debug print) then never block or panic a
+        // tokio worker thread.
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
             .map_err(|e| anyhow::anyhow!("linking WASI: {e}"))?;
         start_epoch_ticker(&engine);
         Ok(Self {
             engine,
             linker: Arc::new(linker),
         })
+    }
+
+    /// The wasmtime engine (for tools and benchmarks that compile components).
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// The linker with WASI (granting nothing) already added.
+    pub fn linker(&self) -> &Linker<HostState> {
+        &self.linker
     }
 
     /// A fresh store with the given limits and a sandbox that grants nothing.

@@ -8,6 +8,7 @@ pub mod registry;
 
 use std::sync::Arc;
 
+use futures::future::BoxFuture;
 use wasmtime::component::ResourceAny;
 use wasmtime::Store;
 
@@ -69,12 +70,22 @@ impl PluginError {
         {
             return Self::OutOfMemory(limits.memory_bytes >> 20);
         }
-        let stderr = store.data().stderr_tail();
-        let first = text.lines().next().unwrap_or("unknown trap").to_string();
+        let what = match e.downcast_ref::<wasmtime::Trap>() {
+            Some(trap) => trap.to_string(),
+            None => text.lines().next().unwrap_or("unknown trap").to_string(),
+        };
+        // A guest's panic message is the useful part of what it wrote.
+        let stderr: Vec<String> = store
+            .data()
+            .stderr_tail()
+            .lines()
+            .filter(|l| !l.trim().is_empty() && !l.starts_with("note: run with"))
+            .map(str::to_string)
+            .collect();
         if stderr.is_empty() {
-            Self::Trap(first)
+            Self::Trap(what)
         } else {
-            Self::Trap(format!("{first}; plugin stderr: {stderr}"))
+            Self::Trap(format!("{what} (plugin said: {})", stderr.join(" ")))
         }
     }
 }
@@ -127,8 +138,11 @@ impl std::fmt::Display for PluginKind {
 
 impl World for bindings::provider::Provider {
     type Pre = bindings::provider::ProviderPre<HostState>;
-    fn instantiate(pre: &Self::Pre, store: &mut Store<HostState>) -> wasmtime::Result<Self> {
-        pre.instantiate(store)
+    fn instantiate<'a>(
+        pre: &'a Self::Pre,
+        store: &'a mut Store<HostState>,
+    ) -> BoxFuture<'a, wasmtime::Result<Self>> {
+        Box::pin(pre.instantiate_async(store))
     }
 }
 
@@ -144,17 +158,19 @@ macro_rules! configured_world {
     ($ty:ident, $inner:path, $pre:path, $iface:ident) => {
         impl World for $ty {
             type Pre = ($pre, String);
-            fn instantiate(
-                pre: &Self::Pre,
-                store: &mut Store<HostState>,
-            ) -> wasmtime::Result<Self> {
-                let inner = pre.0.instantiate(&mut *store)?;
-                match inner.$iface().call_configure(&mut *store, &pre.1)? {
-                    Ok(()) => Ok(Self(inner)),
-                    Err(msg) => Err(wasmtime::Error::msg(format!(
-                        "configure rejected the config: {msg}"
-                    ))),
-                }
+            fn instantiate<'a>(
+                pre: &'a Self::Pre,
+                store: &'a mut Store<HostState>,
+            ) -> BoxFuture<'a, wasmtime::Result<Self>> {
+                Box::pin(async move {
+                    let inner = pre.0.instantiate_async(&mut *store).await?;
+                    match inner.$iface().call_configure(&mut *store, &pre.1).await? {
+                        Ok(()) => Ok(Self(inner)),
+                        Err(msg) => Err(wasmtime::Error::msg(format!(
+                            "configure rejected the config: {msg}"
+                        ))),
+                    }
+                })
             }
         }
     };
@@ -178,6 +194,25 @@ configured_world!(
     tollgate_plugin_cost_model_api
 );
 
+/// Call into a checked-out instance: `plugin_call!(checkout, |bindings, store| future)`.
+/// Arms the deadline, contains panics of host functions the plugin calls, and
+/// settles the outcome (health, quarantine, discarding a broken instance).
+#[macro_export]
+macro_rules! plugin_call {
+    ($co:expr, |$b:pat_param, $s:ident| $call:expr) => {{
+        let co = &mut $co;
+        match co.begin() {
+            Err(e) => Err(e),
+            Ok(($b, $s)) => {
+                let called =
+                    futures::FutureExt::catch_unwind(std::panic::AssertUnwindSafe($call)).await;
+                co.settle(called)
+            }
+        }
+    }};
+}
+pub use plugin_call;
+
 /// The result of a call whose plugin may answer with a dialect error.
 pub type ApiResult<T> = Result<Result<T, ApiError>, PluginError>;
 
@@ -191,59 +226,69 @@ pub struct ProviderPlugin {
 }
 
 impl ProviderPlugin {
-    pub fn summarize(
+    pub async fn summarize(
         &self,
         op: Operation,
         body: &[u8],
         want_text: bool,
     ) -> ApiResult<RequestSummary> {
-        self.pool.call(|p, s| {
-            p.tollgate_plugin_provider_api()
-                .call_summarize(s, op, body, want_text)
-        })
+        let mut co = self.pool.checkout().await?;
+        plugin_call!(co, |p, s| p
+            .tollgate_plugin_provider_api()
+            .call_summarize(s, op, body, want_text))
     }
 
-    pub fn edit(&self, op: Operation, body: &[u8], edits: &RequestEdits) -> ApiResult<Vec<u8>> {
-        self.pool.call(|p, s| {
-            p.tollgate_plugin_provider_api()
-                .call_edit(s, op, body, edits)
-        })
+    pub async fn edit(
+        &self,
+        op: Operation,
+        body: &[u8],
+        edits: &RequestEdits,
+    ) -> ApiResult<Vec<u8>> {
+        let mut co = self.pool.checkout().await?;
+        plugin_call!(co, |p, s| p
+            .tollgate_plugin_provider_api()
+            .call_edit(s, op, body, edits))
     }
 
-    pub fn encode_error(&self, error: &ApiError) -> Result<HttpResponse, PluginError> {
-        self.pool
-            .call(|p, s| p.tollgate_plugin_provider_api().call_encode_error(s, error))
+    pub async fn encode_error(&self, error: &ApiError) -> Result<HttpResponse, PluginError> {
+        let mut co = self.pool.checkout().await?;
+        plugin_call!(co, |p, s| p
+            .tollgate_plugin_provider_api()
+            .call_encode_error(s, error))
     }
 
-    pub fn encode_models(&self, models: &[String]) -> Result<Vec<u8>, PluginError> {
-        self.pool.call(|p, s| {
-            p.tollgate_plugin_provider_api()
-                .call_encode_models(s, models)
-        })
+    pub async fn encode_models(&self, models: &[String]) -> Result<Vec<u8>, PluginError> {
+        let mut co = self.pool.checkout().await?;
+        plugin_call!(co, |p, s| p
+            .tollgate_plugin_provider_api()
+            .call_encode_models(s, models))
     }
 
-    pub fn summarize_response(&self, op: Operation, body: &[u8]) -> ApiResult<ResponseSummary> {
-        self.pool.call(|p, s| {
-            p.tollgate_plugin_provider_api()
-                .call_summarize_response(s, op, body)
-        })
+    pub async fn summarize_response(
+        &self,
+        op: Operation,
+        body: &[u8],
+    ) -> ApiResult<ResponseSummary> {
+        let mut co = self.pool.checkout().await?;
+        plugin_call!(co, |p, s| p
+            .tollgate_plugin_provider_api()
+            .call_summarize_response(s, op, body))
     }
 
-    pub fn decode_error(&self, status: u16, body: &[u8]) -> Result<ApiError, PluginError> {
-        self.pool.call(|p, s| {
-            p.tollgate_plugin_provider_api()
-                .call_decode_error(s, status, body)
-        })
+    pub async fn decode_error(&self, status: u16, body: &[u8]) -> Result<ApiError, PluginError> {
+        let mut co = self.pool.checkout().await?;
+        plugin_call!(co, |p, s| p
+            .tollgate_plugin_provider_api()
+            .call_decode_error(s, status, body))
     }
 
     /// Open a stream encoder (canonical events → this dialect's stream bytes).
-    pub fn stream_encoder(&self, model: &str) -> Result<StreamEncoder, PluginError> {
-        let mut checkout = self.pool.checkout()?;
-        let resource = checkout.call(|p, s| {
-            p.tollgate_plugin_provider_api()
-                .stream_encoder()
-                .call_constructor(s, model)
-        })?;
+    pub async fn stream_encoder(&self, model: &str) -> Result<StreamEncoder, PluginError> {
+        let mut checkout = self.pool.checkout().await?;
+        let resource = plugin_call!(checkout, |p, s| p
+            .tollgate_plugin_provider_api()
+            .stream_encoder()
+            .call_constructor(s, model))?;
         Ok(StreamEncoder {
             checkout,
             resource: Some(resource),
@@ -251,13 +296,12 @@ impl ProviderPlugin {
     }
 
     /// Open a stream decoder on an instance held for the stream's life.
-    pub fn stream_decoder(&self, with_content: bool) -> Result<StreamDecoder, PluginError> {
-        let mut checkout = self.pool.checkout()?;
-        let resource = checkout.call(|p, s| {
-            p.tollgate_plugin_provider_api()
-                .stream_decoder()
-                .call_constructor(s, with_content)
-        })?;
+    pub async fn stream_decoder(&self, with_content: bool) -> Result<StreamDecoder, PluginError> {
+        let mut checkout = self.pool.checkout().await?;
+        let resource = plugin_call!(checkout, |p, s| p
+            .tollgate_plugin_provider_api()
+            .stream_decoder()
+            .call_constructor(s, with_content))?;
         Ok(StreamDecoder {
             checkout,
             resource: Some(resource),
@@ -272,30 +316,28 @@ pub struct StreamDecoder {
 }
 
 impl StreamDecoder {
-    pub fn feed(&mut self, chunk: &[u8]) -> ApiResult<Vec<StreamEvent>> {
+    pub async fn feed(&mut self, chunk: &[u8]) -> ApiResult<Vec<StreamEvent>> {
         let Some(res) = self.resource else {
             return Err(PluginError::Poisoned);
         };
-        let out = self.checkout.call(|p, s| {
-            p.tollgate_plugin_provider_api()
-                .stream_decoder()
-                .call_feed(s, res, chunk)
-        });
+        let out = plugin_call!(self.checkout, |p, s| p
+            .tollgate_plugin_provider_api()
+            .stream_decoder()
+            .call_feed(s, res, chunk));
         if out.is_err() {
             self.resource = None;
         }
         out
     }
 
-    pub fn finish(&mut self) -> ApiResult<Vec<StreamEvent>> {
+    pub async fn finish(&mut self) -> ApiResult<Vec<StreamEvent>> {
         let Some(res) = self.resource else {
             return Err(PluginError::Poisoned);
         };
-        let out = self.checkout.call(|p, s| {
-            p.tollgate_plugin_provider_api()
-                .stream_decoder()
-                .call_finish(s, res)
-        });
+        let out = plugin_call!(self.checkout, |p, s| p
+            .tollgate_plugin_provider_api()
+            .stream_decoder()
+            .call_finish(s, res));
         if out.is_err() {
             self.resource = None;
         }
@@ -303,11 +345,21 @@ impl StreamDecoder {
     }
 }
 
+impl StreamDecoder {
+    /// Free the guest-side state and return the instance to its pool.
+    pub async fn close(mut self) {
+        if let Some(res) = self.resource.take() {
+            let _ = plugin_call!(self.checkout, |_p, s| res.resource_drop_async(s));
+        }
+    }
+}
+
 impl Drop for StreamDecoder {
     fn drop(&mut self) {
-        if let Some(res) = self.resource.take() {
-            // Free the guest-side state so the instance can be reused.
-            let _ = self.checkout.call(|_, s| res.resource_drop(s));
+        // Not closed: the guest still holds the resource, so the instance is
+        // not reused.
+        if self.resource.is_some() {
+            self.checkout.discard();
         }
     }
 }
@@ -319,30 +371,28 @@ pub struct StreamEncoder {
 }
 
 impl StreamEncoder {
-    pub fn encode(&mut self, events: &[StreamEvent]) -> ApiResult<Vec<u8>> {
+    pub async fn encode(&mut self, events: &[StreamEvent]) -> ApiResult<Vec<u8>> {
         let Some(res) = self.resource else {
             return Err(PluginError::Poisoned);
         };
-        let out = self.checkout.call(|p, s| {
-            p.tollgate_plugin_provider_api()
-                .stream_encoder()
-                .call_encode(s, res, events)
-        });
+        let out = plugin_call!(self.checkout, |p, s| p
+            .tollgate_plugin_provider_api()
+            .stream_encoder()
+            .call_encode(s, res, events));
         if out.is_err() {
             self.resource = None;
         }
         out
     }
 
-    pub fn finish(&mut self) -> Result<Vec<u8>, PluginError> {
+    pub async fn finish(&mut self) -> Result<Vec<u8>, PluginError> {
         let Some(res) = self.resource else {
             return Err(PluginError::Poisoned);
         };
-        let out = self.checkout.call(|p, s| {
-            p.tollgate_plugin_provider_api()
-                .stream_encoder()
-                .call_finish(s, res)
-        });
+        let out = plugin_call!(self.checkout, |p, s| p
+            .tollgate_plugin_provider_api()
+            .stream_encoder()
+            .call_finish(s, res));
         if out.is_err() {
             self.resource = None;
         }
@@ -350,10 +400,21 @@ impl StreamEncoder {
     }
 }
 
+impl StreamEncoder {
+    /// Free the guest-side state and return the instance to its pool.
+    pub async fn close(mut self) {
+        if let Some(res) = self.resource.take() {
+            let _ = plugin_call!(self.checkout, |_p, s| res.resource_drop_async(s));
+        }
+    }
+}
+
 impl Drop for StreamEncoder {
     fn drop(&mut self) {
-        if let Some(res) = self.resource.take() {
-            let _ = self.checkout.call(|_, s| res.resource_drop(s));
+        // Not closed: the guest still holds the resource, so the instance is
+        // not reused.
+        if self.resource.is_some() {
+            self.checkout.discard();
         }
     }
 }
@@ -370,12 +431,12 @@ pub struct GuardrailPlugin {
 impl GuardrailPlugin {
     /// Check text parts. Malformed verdicts (redactions out of range,
     /// overlapping, or off char boundaries) are an error and count as a failure.
-    pub fn check(&self, stage: Stage, parts: &[TextPart]) -> Result<Verdict, PluginError> {
-        let mut checkout = self.pool.checkout()?;
-        let verdict = checkout.call(|g, s| {
-            g.0.tollgate_plugin_guardrail_api()
-                .call_check(s, stage, parts)
-        })?;
+    pub async fn check(&self, stage: Stage, parts: &[TextPart]) -> Result<Verdict, PluginError> {
+        let mut checkout = self.pool.checkout().await?;
+        let verdict = plugin_call!(checkout, |g, s| g
+            .0
+            .tollgate_plugin_guardrail_api()
+            .call_check(s, stage, parts))?;
         if let Verdict::Redact(list) = &verdict {
             if let Err(msg) = validate_redactions(list, parts) {
                 let err = PluginError::Malformed(msg);
@@ -430,16 +491,16 @@ pub struct RouterPlugin {
 
 impl RouterPlugin {
     /// The attempt plan. Indexes out of range or repeated are malformed output.
-    pub fn route(
+    pub async fn route(
         &self,
         request: &RouteRequest,
         candidates: &[Candidate],
     ) -> Result<Result<Vec<u32>, String>, PluginError> {
-        let mut checkout = self.pool.checkout()?;
-        let plan = checkout.call(|r, s| {
-            r.0.tollgate_plugin_router_api()
-                .call_route(s, request, candidates)
-        })?;
+        let mut checkout = self.pool.checkout().await?;
+        let plan = plugin_call!(checkout, |r, s| r
+            .0
+            .tollgate_plugin_router_api()
+            .call_route(s, request, candidates))?;
         if let Ok(plan) = &plan {
             let mut seen = vec![false; candidates.len()];
             for &i in plan {
@@ -468,20 +529,24 @@ pub struct CostModelPlugin {
 }
 
 impl CostModelPlugin {
-    pub fn price(
+    pub async fn price(
         &self,
         provider: &str,
         model: &str,
         usage: &Usage,
     ) -> Result<Option<Cost>, PluginError> {
-        self.pool.call(|c, s| {
-            c.0.tollgate_plugin_cost_model_api()
-                .call_price(s, provider, model, usage)
-        })
+        let mut co = self.pool.checkout().await?;
+        plugin_call!(co, |c, s| c
+            .0
+            .tollgate_plugin_cost_model_api()
+            .call_price(s, provider, model, usage))
     }
 
-    pub fn known_models(&self) -> Result<Vec<ModelPrice>, PluginError> {
-        self.pool
-            .call(|c, s| c.0.tollgate_plugin_cost_model_api().call_known_models(s))
+    pub async fn known_models(&self) -> Result<Vec<ModelPrice>, PluginError> {
+        let mut co = self.pool.checkout().await?;
+        plugin_call!(co, |c, s| c
+            .0
+            .tollgate_plugin_cost_model_api()
+            .call_known_models(s))
     }
 }

@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures::future::BoxFuture;
 use parking_lot::Mutex;
 use wasmtime::Store;
 
@@ -21,11 +22,14 @@ use super::PluginError;
 const MAX_IDLE: usize = 256;
 
 /// A world's generated bindings, instantiable from a pre-linked component.
-pub trait World: Sized + Send + 'static {
+pub trait World: Sized + Send + Sync + 'static {
     /// The world's `*Pre` type.
     type Pre: Send + Sync + 'static;
     /// Instantiate into `store`.
-    fn instantiate(pre: &Self::Pre, store: &mut Store<HostState>) -> wasmtime::Result<Self>;
+    fn instantiate<'a>(
+        pre: &'a Self::Pre,
+        store: &'a mut Store<HostState>,
+    ) -> BoxFuture<'a, wasmtime::Result<Self>>;
 }
 
 /// When to quarantine a plugin.
@@ -178,21 +182,23 @@ impl<W: World> Pool<W> {
     }
 
     /// Instantiate a fresh slot.
-    fn fresh(&self) -> Result<Slot<W>, PluginError> {
+    async fn fresh(&self) -> Result<Slot<W>, PluginError> {
         let mut store = self.engine.new_store(self.limits);
         store.set_epoch_deadline(self.limits.deadline_ticks());
-        let bindings = W::instantiate(&self.pre, &mut store)
-            .map_err(|e| PluginError::from_wasmtime(&e, &store, self.limits))?;
+        let instantiated = W::instantiate(&self.pre, &mut store).await;
+        let bindings =
+            instantiated.map_err(|e| PluginError::from_wasmtime(&e, &store, self.limits))?;
         Ok(Slot { store, bindings })
     }
 
     /// Take an instance (idle or new) for exclusive use, e.g. for the life of a
     /// stream. It returns to the pool when dropped, unless it failed.
-    pub fn checkout(self: &Arc<Self>) -> Result<Checkout<W>, PluginError> {
+    pub async fn checkout(self: &Arc<Self>) -> Result<Checkout<W>, PluginError> {
         self.health.check()?;
-        let slot = match self.idle.lock().pop() {
+        let idle = self.idle.lock().pop();
+        let slot = match idle {
             Some(slot) => slot,
-            None => match self.fresh() {
+            None => match self.fresh().await {
                 Ok(slot) => slot,
                 Err(e) => {
                     self.health.failure(&e, self.policy, &self.name);
@@ -207,19 +213,12 @@ impl<W: World> Pool<W> {
         })
     }
 
-    /// Run one call on a pooled instance.
-    pub fn call<R>(
-        self: &Arc<Self>,
-        f: impl FnOnce(&W, &mut Store<HostState>) -> wasmtime::Result<R>,
-    ) -> Result<R, PluginError> {
-        self.checkout()?.call(f)
-    }
-
-    /// Pre-create instances so the first requests pay no instantiation.
+    /// Pre-create instances so the first requests pay no instantiation. Blocks:
+    /// for load time, off the request path.
     pub fn warm(self: &Arc<Self>, n: usize) -> Result<(), PluginError> {
         let mut slots = Vec::with_capacity(n);
         for _ in 0..n {
-            slots.push(self.fresh()?);
+            slots.push(futures::executor::block_on(self.fresh())?);
         }
         self.idle.lock().extend(slots);
         Ok(())
@@ -240,29 +239,58 @@ pub struct Checkout<W: World> {
 }
 
 impl<W: World> Checkout<W> {
-    /// Run one call with the pool's deadline. On failure the instance is
-    /// discarded (it may be in a broken state) and the error is recorded.
-    pub fn call<R>(
-        &mut self,
-        f: impl FnOnce(&W, &mut Store<HostState>) -> wasmtime::Result<R>,
-    ) -> Result<R, PluginError> {
-        let pool = &self.pool;
+    /// Start a call: arm the deadline and lend out the instance. Use through
+    /// [`plugin_call!`], which settles the result.
+    pub fn begin(&mut self) -> Result<(&W, &mut Store<HostState>), PluginError> {
+        let deadline = self.pool.limits.deadline_ticks();
         let Some(slot) = self.slot.as_mut() else {
             return Err(PluginError::Poisoned);
         };
-        slot.store.set_epoch_deadline(pool.limits.deadline_ticks());
-        match f(&slot.bindings, &mut slot.store) {
-            Ok(r) => {
+        slot.store.set_epoch_deadline(deadline);
+        Ok((&slot.bindings, &mut slot.store))
+    }
+
+    /// Finish a call. On failure (trap, timeout, out of memory, or a panic in a
+    /// host function the plugin called) the instance is discarded — it may be
+    /// in a broken state — and the failure counts towards quarantine.
+    pub fn settle<R>(
+        &mut self,
+        called: std::thread::Result<wasmtime::Result<R>>,
+    ) -> Result<R, PluginError> {
+        let pool = Arc::clone(&self.pool);
+        let err = match called {
+            Ok(Ok(r)) => {
                 self.streak = pool.health.success();
-                Ok(r)
+                return Ok(r);
             }
-            Err(e) => {
-                let err = PluginError::from_wasmtime(&e, &slot.store, pool.limits);
-                pool.health.failure(&err, pool.policy, &pool.name);
-                self.slot = None;
-                Err(err)
+            Ok(Err(e)) => match self.slot.as_ref() {
+                Some(slot) => PluginError::from_wasmtime(&e, &slot.store, pool.limits),
+                None => PluginError::Trap(e.to_string()),
+            },
+            Err(panic) => {
+                let what = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| (*s).to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_default();
+                let first: String = what
+                    .lines()
+                    .next()
+                    .unwrap_or_default()
+                    .chars()
+                    .take(200)
+                    .collect();
+                PluginError::Trap(format!("a host call made by the plugin panicked: {first}"))
             }
-        }
+        };
+        pool.health.failure(&err, pool.policy, &pool.name);
+        self.slot = None;
+        Err(err)
+    }
+
+    /// Drop the instance instead of returning it to the pool.
+    pub fn discard(&mut self) {
+        self.slot = None;
     }
 
     /// Record a failure the host found in the plugin's output (malformed

@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use futures::executor::block_on;
 use parking_lot::Mutex;
 use sha2::{Digest, Sha256};
 use wasmtime::component::Component;
@@ -479,7 +480,8 @@ fn merge_health(reports: impl Iterator<Item = HealthReport>) -> Option<HealthRep
     })
 }
 
-/// Compile, detect the kind, pre-link, and self-check one component.
+/// Compile, detect the kind, pre-link, and self-check one component. Runs at
+/// load time on the reload thread; async calls are driven by `block_on`.
 fn load_entry(
     engine: &PluginEngine,
     limits: CallLimits,
@@ -519,11 +521,12 @@ fn load_entry(
     match kind {
         PluginKind::Provider => {
             let pre = bindings::provider::ProviderPre::new(instance_pre).map_err(fail)?;
-            let inst = pre.instantiate(&mut store).map_err(fail)?;
-            let info = inst
-                .tollgate_plugin_provider_api()
-                .call_describe(&mut store)
-                .map_err(fail)?;
+            let inst = block_on(pre.instantiate_async(&mut store)).map_err(fail)?;
+            let info = block_on(
+                inst.tollgate_plugin_provider_api()
+                    .call_describe(&mut store),
+            )
+            .map_err(fail)?;
             for route in &info.routes {
                 if !route.path.starts_with('/') {
                     anyhow::bail!("route `{}` must start with `/`", route.path);
@@ -542,11 +545,12 @@ fn load_entry(
         }
         PluginKind::Guardrail => {
             let pre = bindings::guardrail::GuardrailPre::new(instance_pre).map_err(fail)?;
-            let inst = pre.instantiate(&mut store).map_err(fail)?;
-            let info = inst
-                .tollgate_plugin_guardrail_api()
-                .call_describe(&mut store)
-                .map_err(fail)?;
+            let inst = block_on(pre.instantiate_async(&mut store)).map_err(fail)?;
+            let info = block_on(
+                inst.tollgate_plugin_guardrail_api()
+                    .call_describe(&mut store),
+            )
+            .map_err(fail)?;
             Ok((
                 kind,
                 info.id,
@@ -559,20 +563,19 @@ fn load_entry(
         }
         PluginKind::Router => {
             let pre = bindings::router::RouterPre::new(instance_pre).map_err(fail)?;
-            let inst = pre.instantiate(&mut store).map_err(fail)?;
-            let info = inst
-                .tollgate_plugin_router_api()
-                .call_describe(&mut store)
+            let inst = block_on(pre.instantiate_async(&mut store)).map_err(fail)?;
+            let info = block_on(inst.tollgate_plugin_router_api().call_describe(&mut store))
                 .map_err(fail)?;
             Ok((kind, info.id, info.version, Loaded::Router(pre)))
         }
         PluginKind::CostModel => {
             let pre = bindings::cost_model::CostModelPre::new(instance_pre).map_err(fail)?;
-            let inst = pre.instantiate(&mut store).map_err(fail)?;
-            let info = inst
-                .tollgate_plugin_cost_model_api()
-                .call_describe(&mut store)
-                .map_err(fail)?;
+            let inst = block_on(pre.instantiate_async(&mut store)).map_err(fail)?;
+            let info = block_on(
+                inst.tollgate_plugin_cost_model_api()
+                    .call_describe(&mut store),
+            )
+            .map_err(fail)?;
             Ok((kind, info.id, info.version, Loaded::CostModel(pre)))
         }
     }

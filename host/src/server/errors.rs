@@ -30,9 +30,9 @@ pub fn plugin_failure(what: &str, e: &PluginError) -> ApiError {
 }
 
 /// Encode `err` for a client of `front`'s dialect.
-pub fn respond(front: Option<&ProviderPlugin>, err: &ApiError) -> Response<Body> {
+pub async fn respond(front: Option<&ProviderPlugin>, err: &ApiError) -> Response<Body> {
     if let Some(front) = front {
-        match front.encode_error(err) {
+        match front.encode_error(err).await {
             Ok(http) => {
                 let mut resp = Response::new(Body::from(http.body));
                 *resp.status_mut() =

@@ -119,7 +119,7 @@ async fn read_body(body: Body, headers: &HeaderMap, limit: usize) -> Result<Byte
 
 /// Guess the front door for a path no route matches, so even a 404 comes in
 /// the caller's dialect.
-fn unknown_route(rt: &Runtime, method: &str, path: &str) -> Response<Body> {
+async fn unknown_route(rt: &Runtime, method: &str, path: &str) -> Response<Body> {
     let front = rt
         .endpoints
         .iter()
@@ -134,6 +134,7 @@ fn unknown_route(rt: &Runtime, method: &str, path: &str) -> Response<Body> {
             format!("no route for {method} {path}"),
         ),
     )
+    .await
 }
 
 /// Per-request facts carried to the record.
@@ -160,7 +161,7 @@ pub async fn handle(app: Arc<App>, req: Request<Body>) -> Response<Body> {
     let method = parts.method.as_str();
     let path = parts.uri.path();
     let Some(matched) = rt.routes.lookup(method, path) else {
-        return unknown_route(&rt, method, path);
+        return unknown_route(&rt, method, path).await;
     };
     let ep = &rt.endpoints[matched.entry.endpoint];
     let op = matched.entry.operation;
@@ -177,8 +178,8 @@ pub async fn handle(app: Arc<App>, req: Request<Body>) -> Response<Body> {
             ..Default::default()
         },
     };
-    let fail = |ctx: Ctx, err: ApiError| {
-        let resp = respond(Some(&ep.front), &err);
+    let fail = async |ctx: Ctx, err: ApiError| {
+        let resp = respond(Some(&ep.front), &err).await;
         ctx.finish(&app, resp.status().as_u16(), Some(err.message));
         resp
     };
@@ -193,13 +194,13 @@ pub async fn handle(app: Arc<App>, req: Request<Body>) -> Response<Body> {
                 .any(|c| super::admin::constant_time_eq(c.as_bytes(), k.as_bytes()))
         });
         if !ok {
-            return fail(ctx, api_error(ErrorKind::Authentication, 401, "invalid or missing API key for this gateway (x-api-key or Authorization: Bearer)"));
+            return fail(ctx, api_error(ErrorKind::Authentication, 401, "invalid or missing API key for this gateway (x-api-key or Authorization: Bearer)")).await;
         }
     }
 
     let body = match read_body(body, &parts.headers, rt.max_body).await {
         Ok(b) => b,
-        Err(e) => return fail(ctx, e),
+        Err(e) => return fail(ctx, e).await,
     };
     ctx.rec.request_bytes = body.len() as u64;
 
@@ -207,14 +208,15 @@ pub async fn handle(app: Arc<App>, req: Request<Body>) -> Response<Body> {
     let mut summary = if op == Operation::ListModels {
         None
     } else {
-        match ep.front.summarize(op, &body, ep.request_guards) {
+        match ep.front.summarize(op, &body, ep.request_guards).await {
             Ok(Ok(s)) => Some(s),
-            Ok(Err(e)) => return fail(ctx, e),
+            Ok(Err(e)) => return fail(ctx, e).await,
             Err(e) => {
                 return fail(
                     ctx,
                     plugin_failure(&format!("front-door plugin `{}`", ep.front.name), &e),
                 )
+                .await
             }
         }
     };
@@ -231,20 +233,20 @@ pub async fn handle(app: Arc<App>, req: Request<Body>) -> Response<Body> {
     // Request guardrails.
     let mut text_edits: Vec<(u32, String)> = Vec::new();
     if let Some(s) = summary.as_mut().filter(|_| ep.request_guards) {
-        match run_request_guardrails(ep, &mut s.text_parts) {
+        match run_request_guardrails(ep, &mut s.text_parts).await {
             Ok(GuardOutcome { edits, note }) => {
                 text_edits = edits;
                 ctx.rec.guardrail = note;
             }
             Err((err, note)) => {
                 ctx.rec.guardrail = Some(note);
-                return fail(ctx, err);
+                return fail(ctx, err).await;
             }
         }
     }
 
     // The attempt plan.
-    let plan = plan(ep, op, &model, stream);
+    let plan = plan(ep, op, &model, stream).await;
 
     let query = parts.uri.query();
     let upstream_path = &path[matched.entry.strip.min(path.len())..];
@@ -279,14 +281,15 @@ pub async fn handle(app: Arc<App>, req: Request<Body>) -> Response<Body> {
                 model: rename,
                 texts: text_edits.clone(),
             };
-            match ep.front.edit(op, &body, &edits) {
+            match ep.front.edit(op, &body, &edits).await {
                 Ok(Ok(b)) => Bytes::from(b),
-                Ok(Err(e)) => return fail(ctx, e),
+                Ok(Err(e)) => return fail(ctx, e).await,
                 Err(e) => {
                     return fail(
                         ctx,
                         plugin_failure(&format!("front-door plugin `{}`", ep.front.name), &e),
                     )
+                    .await
                 }
             }
         };
@@ -379,7 +382,7 @@ pub async fn handle(app: Arc<App>, req: Request<Body>) -> Response<Body> {
             ),
         )
     });
-    fail(ctx, err)
+    fail(ctx, err).await
 }
 
 fn error_chain(e: &dyn std::error::Error) -> String {
@@ -405,7 +408,7 @@ struct GuardOutcome {
 
 /// Run every request-stage guardrail in order; later ones see earlier
 /// redactions. Returns the text edits to apply, or the error to answer.
-fn run_request_guardrails(
+async fn run_request_guardrails(
     ep: &Endpoint,
     parts: &mut [TextPart],
 ) -> Result<GuardOutcome, (ApiError, String)> {
@@ -416,7 +419,7 @@ fn run_request_guardrails(
         .iter()
         .filter(|g| g.plugin.stages.contains(&Stage::Request))
     {
-        match g.plugin.check(Stage::Request, parts) {
+        match g.plugin.check(Stage::Request, parts).await {
             Ok(Verdict::Allow) => {}
             Ok(Verdict::Block(info)) => {
                 let note = format!("blocked:{} by {}", info.category, g.plugin.name);
@@ -474,7 +477,7 @@ fn run_request_guardrails(
 
 /// Ask the router for the attempt plan; if the router fails, fall back to the
 /// config's order (a broken router must not stop traffic).
-fn plan(ep: &Endpoint, op: Operation, model: &str, stream: bool) -> Vec<usize> {
+async fn plan(ep: &Endpoint, op: Operation, model: &str, stream: bool) -> Vec<usize> {
     if ep.targets.len() == 1 {
         return vec![0];
     }
@@ -501,7 +504,7 @@ fn plan(ep: &Endpoint, op: Operation, model: &str, stream: bool) -> Vec<usize> {
         stream,
         random: fastrand::u64(..),
     };
-    match ep.router.route(&request, &candidates) {
+    match ep.router.route(&request, &candidates).await {
         Ok(Ok(plan)) if !plan.is_empty() => plan.into_iter().map(|i| i as usize).collect(),
         Ok(Ok(_)) => Vec::new(),
         Ok(Err(msg)) => {
@@ -629,7 +632,7 @@ async fn relay(
                 format!("upstream body failed: {}", error_chain(&e)),
             );
             let ep = &rt.endpoints[ep_idx];
-            let r = respond(Some(&ep.front), &err);
+            let r = respond(Some(&ep.front), &err).await;
             ctx.finish(&app, r.status().as_u16(), Some(err.message));
             return r;
         }
@@ -640,7 +643,7 @@ async fn relay(
                 format!("upstream body stalled for {} ms", idle.as_millis()),
             );
             let ep = &rt.endpoints[ep_idx];
-            let r = respond(Some(&ep.front), &err);
+            let r = respond(Some(&ep.front), &err).await;
             ctx.finish(&app, r.status().as_u16(), Some(err.message));
             return r;
         }
@@ -656,13 +659,13 @@ async fn relay(
         let ep = &rt.endpoints[ep_idx];
         let target = &ep.targets[target_idx];
         if status.is_success() {
-            match target.provider.summarize_response(op, &body) {
+            match target.provider.summarize_response(op, &body).await {
                 Ok(Ok(s)) => {
                     if let Some(m) = s.model.filter(|m| !m.is_empty()) {
                         ctx.rec.upstream_model = Some(m);
                     }
                     ctx.rec.stop_reason = s.stop_reason;
-                    apply_usage(&mut ctx.rec, &s.usage, ep, target);
+                    apply_usage(&mut ctx.rec, &s.usage, ep, target).await;
                 }
                 Ok(Err(e)) => {
                     ctx.rec.error = Some(format!(
@@ -676,7 +679,7 @@ async fn relay(
             }
             ctx.finish(&app2, status.as_u16(), None);
         } else {
-            let msg = match target.provider.decode_error(status.as_u16(), &body) {
+            let msg = match target.provider.decode_error(status.as_u16(), &body).await {
                 Ok(e) => e.message,
                 Err(_) => String::from_utf8_lossy(&body[..body.len().min(300)]).into_owned(),
             };
@@ -687,7 +690,7 @@ async fn relay(
 }
 
 /// Fill tokens and cost into the record.
-fn apply_usage(rec: &mut RequestRecord, usage: &Usage, ep: &Endpoint, target: &Target) {
+async fn apply_usage(rec: &mut RequestRecord, usage: &Usage, ep: &Endpoint, target: &Target) {
     rec.input_tokens = usage.input_tokens;
     rec.output_tokens = usage.output_tokens;
     rec.cache_read_tokens = usage.cache_read_tokens;
@@ -704,7 +707,7 @@ fn apply_usage(rec: &mut RequestRecord, usage: &Usage, ep: &Endpoint, target: &T
             .upstream_model
             .clone()
             .unwrap_or_else(|| rec.model.clone());
-        match cost.price(&target.provider.info.id, &model, usage) {
+        match cost.price(&target.provider.info.id, &model, usage).await {
             Ok(Some(c)) => rec.cost_usd = Some(c.total / 1e6),
             Ok(None) => {}
             Err(e) => tracing::warn!(cost_model = %cost.name, error = %e, "pricing failed"),
@@ -781,12 +784,14 @@ fn relay_stream(
         st.done = true;
         let _ = st.tx.send(Observed::End(Some(failure.message.clone())));
         let ep = &st.rt.endpoints[st.ep_idx];
-        let frame = ep
-            .front
-            .stream_encoder("")
-            .ok()
-            .and_then(|mut enc| enc.encode(&[StreamEvent::Error(failure)]).ok()?.ok())
-            .unwrap_or_default();
+        let frame = match ep.front.stream_encoder("").await {
+            Ok(mut enc) => {
+                let frame = enc.encode(&[StreamEvent::Error(failure)]).await;
+                enc.close().await;
+                frame.ok().and_then(Result::ok).unwrap_or_default()
+            }
+            Err(_) => Vec::new(),
+        };
         Some((Ok(Bytes::from(frame)), st))
     })
 }
@@ -804,7 +809,7 @@ async fn observe_stream(
 ) {
     let ep = &rt.endpoints[ep_idx];
     let target = &ep.targets[target_idx];
-    let mut decoder = match target.provider.stream_decoder(false) {
+    let mut decoder = match target.provider.stream_decoder(false).await {
         Ok(d) => Some(d),
         Err(e) => {
             ctx.rec.error = Some(format!(
@@ -848,7 +853,7 @@ async fn observe_stream(
             Observed::Chunk(chunk) => {
                 ctx.rec.response_bytes += chunk.len() as u64;
                 if let Some(d) = decoder.as_mut() {
-                    match d.feed(&chunk) {
+                    match d.feed(&chunk).await {
                         Ok(Ok(events)) => absorb(events, &mut ctx, &mut error),
                         Ok(Err(e)) => {
                             error.get_or_insert(e.message);
@@ -870,7 +875,7 @@ async fn observe_stream(
                 if let Some(e) = e {
                     error = Some(e);
                 } else if let Some(d) = decoder.as_mut() {
-                    match d.finish() {
+                    match d.finish().await {
                         Ok(Ok(events)) => absorb(events, &mut ctx, &mut error),
                         Ok(Err(e)) => {
                             error.get_or_insert(e.message);
@@ -887,11 +892,13 @@ async fn observe_stream(
             }
         }
     }
-    drop(decoder);
+    if let Some(d) = decoder {
+        d.close().await;
+    }
     if !ended {
         error.get_or_insert_with(|| "client disconnected before the stream ended".to_string());
     }
-    apply_usage(&mut ctx.rec, &usage, ep, target);
+    apply_usage(&mut ctx.rec, &usage, ep, target).await;
     ctx.finish(&app, status, error);
 }
 

@@ -14,6 +14,8 @@ pub enum Mode {
     Alloc,
     Trap,
     Malformed,
+    /// Report what the sandbox lets the plugin reach (it should be nothing).
+    Probe,
     Allow,
 }
 
@@ -28,6 +30,8 @@ pub fn mode(parts: &[TextPart]) -> Mode {
         Mode::Trap
     } else if text.contains("HOSTILE:malformed") {
         Mode::Malformed
+    } else if text.contains("HOSTILE:probe") {
+        Mode::Probe
     } else {
         Mode::Allow
     }
@@ -62,6 +66,30 @@ fn malformed(parts: &[TextPart]) -> Verdict {
     }])
 }
 
+/// Try the filesystem, environment, arguments, clocks and network, and report
+/// what worked as a JSON rationale of a block verdict.
+fn probe() -> Verdict {
+    use std::time::{SystemTime, UNIX_EPOCH};
+    let outcome = |r: std::io::Result<()>| match r {
+        Ok(()) => "allowed".to_string(),
+        Err(e) => format!("denied: {e}"),
+    };
+    let report = serde_json::json!({
+        "read_dir_root": outcome(std::fs::read_dir("/").map(|_| ())),
+        "read_file": outcome(std::fs::read("/etc/hostname").map(|_| ())),
+        "read_dir_cwd": outcome(std::fs::read_dir(".").map(|_| ())),
+        "write_file": outcome(std::fs::write("probe.txt", b"x")),
+        "env_vars": std::env::vars().count(),
+        "args": std::env::args().count(),
+        "wall_clock_secs": SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(u64::MAX),
+        "tcp_connect": outcome(std::net::TcpStream::connect("127.0.0.1:9").map(|_| ())),
+    });
+    Verdict::Block(tollgate_sdk::guardrail::BlockInfo {
+        category: "probe".to_string(),
+        rationale: report.to_string(),
+    })
+}
+
 struct Hostile;
 
 impl Guest for Hostile {
@@ -85,6 +113,7 @@ impl Guest for Hostile {
             Mode::Alloc => hog(),
             Mode::Trap => panic!("hostile guardrail: trap requested"),
             Mode::Malformed => malformed(&parts),
+            Mode::Probe => probe(),
             Mode::Allow => Verdict::Allow,
         }
     }

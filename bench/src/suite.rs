@@ -1,0 +1,616 @@
+//! The whole benchmark: every scenario direct and through the gateway, and the
+//! report as JSON and as a Markdown table.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::body::messages_body;
+use crate::client::{nanos, Outcome, Spec, Target};
+use crate::run::{latency, throughput, Throughput};
+use crate::stats::Summary;
+
+/// Knobs for [`run_suite`].
+#[derive(Debug, Clone)]
+pub struct SuiteOptions {
+    pub direct: Target,
+    pub gateway: Target,
+    /// A minimal proxy (`tollgate-nullproxy`) in front of the same mock, as a reference.
+    pub reference: Option<Target>,
+    /// The gateway's pid, to report its CPU use during throughput runs.
+    pub gateway_pid: Option<u32>,
+    /// Multiplies every request count and duration (0.2 for a quick smoke run).
+    pub scale: f64,
+    /// Free-form lines for the report (machine, pinning, load).
+    pub notes: Vec<String>,
+}
+
+struct LatencyScenario {
+    name: &'static str,
+    size: usize,
+    stream: bool,
+    chunks: usize,
+    delay_ms: u64,
+    stamp: bool,
+    warmup: usize,
+    count: usize,
+}
+
+const KB: usize = 1024;
+
+fn latency_scenarios() -> Vec<LatencyScenario> {
+    let s = |name, size, stream, chunks, delay_ms, stamp, warmup, count| LatencyScenario {
+        name,
+        size,
+        stream,
+        chunks,
+        delay_ms,
+        stamp,
+        warmup,
+        count,
+    };
+    vec![
+        s("1 KB", KB, false, 0, 0, false, 1000, 10_000),
+        s("200 KB", 200 * KB, false, 0, 0, false, 200, 2_000),
+        s("1 KB stream, 20 chunks", KB, true, 20, 0, false, 500, 4_000),
+        s(
+            "200 KB stream, 20 chunks",
+            200 * KB,
+            true,
+            20,
+            0,
+            false,
+            200,
+            2_000,
+        ),
+        s(
+            "1 KB stream, 200 chunks",
+            KB,
+            true,
+            200,
+            0,
+            false,
+            200,
+            2_000,
+        ),
+        s(
+            "1 KB stream, 20 chunks 1 ms apart",
+            KB,
+            true,
+            20,
+            1,
+            true,
+            20,
+            150,
+        ),
+    ]
+}
+
+struct ThroughputScenario {
+    name: &'static str,
+    size: usize,
+    stream: bool,
+    concurrency: usize,
+}
+
+fn throughput_scenarios() -> Vec<ThroughputScenario> {
+    vec![
+        ThroughputScenario {
+            name: "1 KB",
+            size: KB,
+            stream: false,
+            concurrency: 32,
+        },
+        ThroughputScenario {
+            name: "200 KB",
+            size: 200 * KB,
+            stream: false,
+            concurrency: 8,
+        },
+        ThroughputScenario {
+            name: "1 KB stream, 20 chunks",
+            size: KB,
+            stream: true,
+            concurrency: 32,
+        },
+    ]
+}
+
+fn spec_for(size: usize, stream: bool, chunks: usize, delay_ms: u64, stamp: bool) -> Spec {
+    let mut mock = Vec::new();
+    if stream {
+        mock.push(("x-mock-chunks", chunks.to_string()));
+        mock.push(("x-mock-chunk-delay-ms", delay_ms.to_string()));
+        if stamp {
+            mock.push(("x-mock-stamp", "true".to_owned()));
+        }
+    }
+    Spec::messages(messages_body(size, stream), stream, &mock)
+}
+
+/// One side (direct or gateway) of a latency scenario.
+#[derive(Debug, Clone, Serialize)]
+pub struct Side {
+    /// Request start to the end of the response.
+    pub total: Summary,
+    /// Request start to the response head.
+    pub head: Summary,
+    /// Streams: request start to the first `content_block_delta`.
+    pub ttft: Option<Summary>,
+    /// Streams: mean gap between consecutive deltas, averaged over requests (µs).
+    pub mean_gap_us: Option<f64>,
+    /// Stamped streams: one-way delivery time of each delta, mock socket to client.
+    pub chunk_delivery: Option<Summary>,
+    pub response_bytes: usize,
+}
+
+impl Side {
+    fn of(outcomes: &[Outcome]) -> Side {
+        let total = Summary::of_u64(outcomes.iter().map(|o| nanos(o.total)));
+        let head = Summary::of_u64(outcomes.iter().map(|o| nanos(o.head)));
+        let streams: Vec<_> = outcomes.iter().filter_map(|o| o.stream.as_ref()).collect();
+        let (ttft, mean_gap_us, chunk_delivery) = if streams.is_empty() {
+            (None, None, None)
+        } else {
+            let ttft = Summary::of_u64(streams.iter().map(|s| nanos(s.ttft)));
+            let gap = streams
+                .iter()
+                .map(|s| s.mean_gap.as_secs_f64() * 1e6)
+                .sum::<f64>()
+                / streams.len() as f64;
+            let delivery: Vec<i64> = streams
+                .iter()
+                .flat_map(|s| s.delivery_ns.iter().copied())
+                .collect();
+            (
+                Some(ttft),
+                Some(gap),
+                (!delivery.is_empty()).then(|| Summary::of_ns(&delivery)),
+            )
+        };
+        Side {
+            total,
+            head,
+            ttft,
+            mean_gap_us,
+            chunk_delivery,
+            response_bytes: outcomes.first().map_or(0, |o| o.body_bytes),
+        }
+    }
+}
+
+/// Gateway minus direct, at p50 and p99 (a difference of percentiles).
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Added {
+    pub p50_us: f64,
+    pub p99_us: f64,
+    /// Gateway p50 over direct p50.
+    pub ratio_p50: f64,
+}
+
+impl Added {
+    fn of(direct: &Summary, gateway: &Summary) -> Added {
+        Added {
+            p50_us: gateway.p50_us - direct.p50_us,
+            p99_us: gateway.p99_us - direct.p99_us,
+            ratio_p50: if direct.p50_us > 0.0 {
+                gateway.p50_us / direct.p50_us
+            } else {
+                0.0
+            },
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LatencyRow {
+    pub name: String,
+    pub request_bytes: usize,
+    pub stream: bool,
+    pub chunks: usize,
+    pub chunk_delay_ms: u64,
+    pub requests_per_side: usize,
+    pub direct: Side,
+    pub gateway: Side,
+    /// The minimal reference proxy, when measured.
+    pub reference: Option<Side>,
+    pub added_total: Added,
+    pub added_ttft: Option<Added>,
+    pub added_chunk_delivery: Option<Added>,
+    /// What the minimal reference proxy adds (whole response; and TTFT for streams).
+    pub added_reference: Option<Added>,
+    pub added_reference_ttft: Option<Added>,
+    /// The gateway's CPU time (all threads) per request over the measured phase.
+    pub gateway_cpu_us_per_request: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ThroughputRow {
+    pub name: String,
+    pub request_bytes: usize,
+    pub stream: bool,
+    pub direct: Throughput,
+    pub gateway: Throughput,
+    /// Gateway rps over direct rps.
+    pub ratio: f64,
+    /// Gateway rps divided by the gateway's measured CPU use (cores).
+    pub gateway_rps_per_core: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub unix_time: u64,
+    pub notes: Vec<String>,
+    pub loadavg_before: String,
+    pub loadavg_after: String,
+    pub latency: Vec<LatencyRow>,
+    pub throughput: Vec<ThroughputRow>,
+    /// Extra stream time per extra chunk through the gateway, back-to-back chunks:
+    /// (added p50 total at 200 chunks − added p50 total at 20 chunks) / 180.
+    pub added_per_chunk_us: Option<f64>,
+    /// The same from mean totals (less sensitive to a p50 landing on a step).
+    pub added_per_chunk_mean_us: Option<f64>,
+}
+
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
+}
+
+fn scaled(n: usize, scale: f64) -> usize {
+    ((n as f64 * scale).round() as usize).max(1)
+}
+
+/// Runs every scenario; `progress` gets a line as each one finishes.
+pub async fn run_suite(
+    opts: &SuiteOptions,
+    mut progress: impl FnMut(&str),
+) -> anyhow::Result<Report> {
+    let loadavg_before = loadavg();
+    let mut targets = vec![opts.direct.clone(), opts.gateway.clone()];
+    targets.extend(opts.reference.clone());
+    let mut latency_rows = Vec::new();
+    for sc in latency_scenarios() {
+        let spec = spec_for(sc.size, sc.stream, sc.chunks, sc.delay_ms, sc.stamp);
+        let count = scaled(sc.count, opts.scale);
+        let warmup = scaled(sc.warmup, opts.scale);
+        let block = (count / 20).clamp(1, 500);
+        let (sides, gateway_cpu) =
+            latency(&targets, &spec, warmup, count, block, opts.gateway_pid).await?;
+        let gateway_cpu_us_per_request = gateway_cpu.map(|c| c * 1e6 / count as f64);
+        let direct = Side::of(&sides[0]);
+        let gateway = Side::of(&sides[1]);
+        let reference = sides.get(2).map(|o| Side::of(o));
+        let added_reference = reference
+            .as_ref()
+            .map(|r| Added::of(&direct.total, &r.total));
+        let added_reference_ttft = match (
+            &direct.ttft,
+            reference.as_ref().and_then(|r| r.ttft.as_ref()),
+        ) {
+            (Some(d), Some(r)) => Some(Added::of(d, r)),
+            _ => None,
+        };
+        let added_total = Added::of(&direct.total, &gateway.total);
+        let added_ttft = match (&direct.ttft, &gateway.ttft) {
+            (Some(d), Some(g)) => Some(Added::of(d, g)),
+            _ => None,
+        };
+        let added_chunk_delivery = match (&direct.chunk_delivery, &gateway.chunk_delivery) {
+            (Some(d), Some(g)) => Some(Added::of(d, g)),
+            _ => None,
+        };
+        progress(&format!(
+            "latency  {:<36} direct p50 {:>8.1} µs  gateway p50 {:>8.1} µs  added p50 {:>+8.1} p99 {:>+8.1}",
+            sc.name, direct.total.p50_us, gateway.total.p50_us, added_total.p50_us, added_total.p99_us
+        ));
+        latency_rows.push(LatencyRow {
+            name: sc.name.to_owned(),
+            request_bytes: spec.body.len(),
+            stream: sc.stream,
+            chunks: sc.chunks,
+            chunk_delay_ms: sc.delay_ms,
+            requests_per_side: count,
+            direct,
+            gateway,
+            reference,
+            added_total,
+            added_ttft,
+            added_chunk_delivery,
+            gateway_cpu_us_per_request,
+            added_reference,
+            added_reference_ttft,
+        });
+    }
+
+    let mut throughput_rows = Vec::new();
+    let warm = Duration::from_secs_f64(0.5 * opts.scale.min(1.0)).max(Duration::from_millis(100));
+    let window = Duration::from_secs_f64(2.5 * opts.scale).max(Duration::from_millis(300));
+    for sc in throughput_scenarios() {
+        let spec = spec_for(sc.size, sc.stream, 20, 0, false);
+        let (mut d_runs, mut g_runs) = (Vec::new(), Vec::new());
+        // Two rounds each, alternating, so drifting background load hits both.
+        for _ in 0..2 {
+            d_runs.push(throughput(&opts.direct, &spec, sc.concurrency, warm, window, None).await?);
+            g_runs.push(
+                throughput(
+                    &opts.gateway,
+                    &spec,
+                    sc.concurrency,
+                    warm,
+                    window,
+                    opts.gateway_pid,
+                )
+                .await?,
+            );
+        }
+        let (Some(direct), Some(gateway)) = (Throughput::merge(d_runs), Throughput::merge(g_runs))
+        else {
+            anyhow::bail!("no throughput runs");
+        };
+        let ratio = if direct.rps > 0.0 {
+            gateway.rps / direct.rps
+        } else {
+            0.0
+        };
+        let per_core = gateway
+            .watched_cpu_cores
+            .filter(|c| *c > 0.0)
+            .map(|c| gateway.rps / c);
+        progress(&format!(
+            "throughput {:<34} c={:<3} direct {:>8.0} rps  gateway {:>8.0} rps  ratio {:.2}",
+            sc.name, sc.concurrency, direct.rps, gateway.rps, ratio
+        ));
+        throughput_rows.push(ThroughputRow {
+            name: sc.name.to_owned(),
+            request_bytes: spec.body.len(),
+            stream: sc.stream,
+            direct,
+            gateway,
+            ratio,
+            gateway_rps_per_core: per_core,
+        });
+    }
+
+    let find = |name: &str| latency_rows.iter().find(|r| r.name == name);
+    let (few, many) = (
+        find("1 KB stream, 20 chunks"),
+        find("1 KB stream, 200 chunks"),
+    );
+    let (added_per_chunk_us, added_per_chunk_mean_us) = match (few, many) {
+        (Some(a), Some(b)) => {
+            let extra = (b.chunks - a.chunks) as f64;
+            let mean_added = |r: &LatencyRow| r.gateway.total.mean_us - r.direct.total.mean_us;
+            (
+                Some((b.added_total.p50_us - a.added_total.p50_us) / extra),
+                Some((mean_added(b) - mean_added(a)) / extra),
+            )
+        }
+        _ => (None, None),
+    };
+    Ok(Report {
+        unix_time: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
+        notes: opts.notes.clone(),
+        loadavg_before,
+        loadavg_after: loadavg(),
+        latency: latency_rows,
+        throughput: throughput_rows,
+        added_per_chunk_us,
+        added_per_chunk_mean_us,
+    })
+}
+
+fn pair(a: f64, b: f64) -> String {
+    format!("{a:.0} / {b:.0}")
+}
+
+fn added_pair(a: &Added) -> String {
+    format!("{:+.0} / {:+.0}", a.p50_us, a.p99_us)
+}
+
+fn cpu_cell(us: Option<f64>) -> String {
+    us.map_or("-".to_owned(), |v| format!("{v:.0}"))
+}
+
+fn verdict(ok: bool) -> &'static str {
+    if ok {
+        "hit"
+    } else {
+        "**missed**"
+    }
+}
+
+/// The report as Markdown.
+pub fn markdown(r: &Report) -> String {
+    let mut m = String::new();
+    let _ = writeln!(
+        m,
+        "All times in µs; **added = via gateway − direct** (difference of percentiles). \
+         Concurrency 1 unless noted; one keep-alive connection per client; TCP_NODELAY on every leg.\n"
+    );
+
+    let _ = writeln!(m, "#### Non-streaming, concurrency 1\n");
+    let _ = writeln!(
+        m,
+        "| scenario | direct p50 / p99 | via gateway p50 / p99 | added p50 / p99 | gateway ÷ direct (p50) | gateway p99.9 / max | gateway CPU per request | minimal proxy added p50 / p99 | samples ≥ 40 ms |"
+    );
+    let _ = writeln!(m, "|---|---|---|---|---|---|---|---|---|");
+    for row in r.latency.iter().filter(|r| !r.stream) {
+        let _ = writeln!(
+            m,
+            "| {} ({} B, n={}) | {} | {} | {} | {:.2}× | {} | {} | {} | {} |",
+            row.name,
+            row.request_bytes,
+            row.requests_per_side,
+            pair(row.direct.total.p50_us, row.direct.total.p99_us),
+            pair(row.gateway.total.p50_us, row.gateway.total.p99_us),
+            added_pair(&row.added_total),
+            row.added_total.ratio_p50,
+            pair(row.gateway.total.p999_us, row.gateway.total.max_us),
+            cpu_cell(row.gateway_cpu_us_per_request),
+            row.added_reference
+                .as_ref()
+                .map_or("-".to_owned(), added_pair),
+            row.direct.total.over_40ms + row.gateway.total.over_40ms,
+        );
+    }
+
+    let _ = writeln!(m, "\n#### Streaming, concurrency 1\n");
+    let _ = writeln!(
+        m,
+        "| scenario | TTFT direct p50 / p99 | TTFT via gateway p50 / p99 | added TTFT p50 / p99 | whole stream added p50 / p99 | mean chunk gap direct / gateway | gateway CPU per request | minimal proxy added TTFT p50 / p99 | samples ≥ 40 ms |"
+    );
+    let _ = writeln!(m, "|---|---|---|---|---|---|---|---|---|");
+    for row in r.latency.iter().filter(|r| r.stream) {
+        let (Some(dt), Some(gt), Some(at)) = (&row.direct.ttft, &row.gateway.ttft, &row.added_ttft)
+        else {
+            continue;
+        };
+        let _ = writeln!(
+            m,
+            "| {} ({} B, n={}) | {} | {} | {} | {} | {:.1} / {:.1} | {} | {} | {} |",
+            row.name,
+            row.request_bytes,
+            row.requests_per_side,
+            pair(dt.p50_us, dt.p99_us),
+            pair(gt.p50_us, gt.p99_us),
+            added_pair(at),
+            added_pair(&row.added_total),
+            row.direct.mean_gap_us.unwrap_or(0.0),
+            row.gateway.mean_gap_us.unwrap_or(0.0),
+            cpu_cell(row.gateway_cpu_us_per_request),
+            row.added_reference_ttft
+                .as_ref()
+                .map_or("-".to_owned(), added_pair),
+            if row.chunk_delay_ms == 0 {
+                (row.direct.total.over_40ms + row.gateway.total.over_40ms).to_string()
+            } else {
+                "n/a (paced)".to_owned()
+            },
+        );
+    }
+
+    let _ = writeln!(m, "\n#### Per stream chunk\n");
+    let _ = writeln!(m, "| measure | direct | via gateway | added |");
+    let _ = writeln!(m, "|---|---|---|---|");
+    if let (Some(p50), Some(mean)) = (r.added_per_chunk_us, r.added_per_chunk_mean_us) {
+        let _ = writeln!(
+            m,
+            "| stream time per extra chunk, back-to-back chunks (slope 20 → 200 chunks; p50 / mean) | | | {p50:+.2} / {mean:+.2} |"
+        );
+    }
+    for row in &r.latency {
+        if let (Some(d), Some(g), Some(a)) = (
+            &row.direct.chunk_delivery,
+            &row.gateway.chunk_delivery,
+            &row.added_chunk_delivery,
+        ) {
+            let _ = writeln!(
+                m,
+                "| one-way delivery of each chunk, mock socket → client, {} ms apart (p50 / p99, n={}) | {} | {} | {} |",
+                row.chunk_delay_ms,
+                g.n,
+                pair(d.p50_us, d.p99_us),
+                pair(g.p50_us, g.p99_us),
+                added_pair(a),
+            );
+        }
+    }
+
+    let _ = writeln!(m, "\n#### Throughput\n");
+    let _ = writeln!(
+        m,
+        "| scenario | concurrency | direct rps | via gateway rps | gateway ÷ direct | gateway CPU (cores) | gateway rps per busy core | gateway p50 / p99 under load |"
+    );
+    let _ = writeln!(m, "|---|---|---|---|---|---|---|---|");
+    for row in &r.throughput {
+        let _ = writeln!(
+            m,
+            "| {} ({} B) | {} | {:.0} | {:.0} | {:.2} | {} | {} | {} |",
+            row.name,
+            row.request_bytes,
+            row.direct.concurrency,
+            row.direct.rps,
+            row.gateway.rps,
+            row.ratio,
+            row.gateway
+                .watched_cpu_cores
+                .map_or("-".to_owned(), |c| format!("{c:.2}")),
+            row.gateway_rps_per_core
+                .map_or("-".to_owned(), |c| format!("{c:.0}")),
+            pair(row.gateway.latency.p50_us, row.gateway.latency.p99_us),
+        );
+    }
+
+    let _ = writeln!(m, "\n#### Against the targets\n");
+    let _ = writeln!(m, "| target | measured | |");
+    let _ = writeln!(m, "|---|---|---|");
+    if let Some(row) = r.latency.iter().find(|r| r.name == "1 KB") {
+        let a = row.added_total;
+        let _ = writeln!(
+            m,
+            "| added p50 ≤ 50 µs at c=1, 1 KB passthrough | {:+.0} µs | {} |",
+            a.p50_us,
+            verdict(a.p50_us <= 50.0)
+        );
+        let _ = writeln!(
+            m,
+            "| added p99 ≤ 150 µs at c=1, 1 KB passthrough | {:+.0} µs | {} |",
+            a.p99_us,
+            verdict(a.p99_us <= 150.0)
+        );
+        let _ = writeln!(
+            m,
+            "| bar: agentgateway +40 µs p50 / +75 µs p99 | {:+.0} / {:+.0} µs | {} |",
+            a.p50_us,
+            a.p99_us,
+            verdict(a.p50_us <= 40.0 && a.p99_us <= 75.0)
+        );
+    }
+    if let Some(per_chunk) = r.added_per_chunk_us {
+        let _ = writeln!(
+            m,
+            "| ≤ 5 µs added per stream chunk (slope, p50) | {per_chunk:+.2} µs | {} |",
+            verdict(per_chunk <= 5.0)
+        );
+    }
+    if let Some(row) = r.throughput.iter().find(|r| r.name == "1 KB") {
+        if let Some(pc) = row.gateway_rps_per_core {
+            let _ = writeln!(
+                m,
+                "| bar: ~28 k rps per core (1 KB) | {pc:.0} rps per gateway core | {} |",
+                verdict(pc >= 28_000.0)
+            );
+        }
+    }
+    // Scenarios with paced chunks take tens of ms by design; they do not count.
+    let steps: usize = r
+        .latency
+        .iter()
+        .filter(|row| row.chunk_delay_ms == 0)
+        .map(|row| row.direct.total.over_40ms + row.gateway.total.over_40ms)
+        .sum::<usize>()
+        + r.throughput
+            .iter()
+            .map(|row| row.direct.latency.over_40ms + row.gateway.latency.over_40ms)
+            .sum::<usize>();
+    let _ = writeln!(
+        m,
+        "| no 40 ms steps (Nagle / delayed ACK) | {steps} samples ≥ 40 ms | {} |",
+        verdict(steps == 0)
+    );
+
+    let _ = writeln!(
+        m,
+        "\nLoad average before / after: {} / {}.",
+        r.loadavg_before, r.loadavg_after
+    );
+    for n in &r.notes {
+        let _ = writeln!(m, "{n}");
+    }
+    m
+}
