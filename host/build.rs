@@ -31,6 +31,7 @@ fn main() {
         .unwrap_or_else(|| root.join("target"))
         .join("guests");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    ensure_wasm_target();
 
     let mut cmd = Command::new(cargo);
     cmd.current_dir(root.join("plugins"))
@@ -77,6 +78,27 @@ fn main() {
     }
     code.push_str("];\n");
     std::fs::write(out_dir.join("builtin_plugins.rs"), code).expect("writing builtin_plugins.rs");
+}
+
+/// `cargo build` / `cargo run` on a fresh machine: add the wasm32-wasip2 target
+/// with rustup when the toolchain lacks it.
+fn ensure_wasm_target() {
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let sysroot = Command::new(&rustc)
+        .args(["--print", "sysroot"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()));
+    let installed = sysroot.is_some_and(|root| root.join("lib/rustlib/wasm32-wasip2").is_dir());
+    if installed {
+        return;
+    }
+    println!("cargo:warning=installing the wasm32-wasip2 target with rustup (needed to build the plugins)");
+    match Command::new("rustup").args(["target", "add", "wasm32-wasip2"]).status() {
+        Ok(s) if s.success() => {}
+        _ => panic!("the wasm32-wasip2 target is missing and `rustup target add wasm32-wasip2` failed; install it and build again"),
+    }
 }
 
 fn copy(src: &Path, dst: &Path) {

@@ -98,15 +98,21 @@ async fn read_body(body: Body, headers: &HeaderMap, limit: usize) -> Result<Byte
         .and_then(|v| v.parse::<u64>().ok())
     {
         if len > limit as u64 {
+            drain_refused(body);
             return Err(too_large());
         }
     }
-    match http_body_util::Limited::new(body, limit).collect().await {
+    let mut body = body;
+    match http_body_util::Limited::new(&mut body, limit)
+        .collect()
+        .await
+    {
         Ok(c) => Ok(c.to_bytes()),
         Err(e)
             if e.downcast_ref::<http_body_util::LengthLimitError>()
                 .is_some() =>
         {
+            drain_refused(body);
             Err(too_large())
         }
         Err(e) => Err(api_error(
@@ -115,6 +121,23 @@ async fn read_body(body: Body, headers: &HeaderMap, limit: usize) -> Result<Byte
             format!("could not read the request body: {e}"),
         )),
     }
+}
+
+/// Keep reading (and discarding) an oversized body the client is still sending, for a
+/// bounded time, so that it can finish writing and read the 413. Closing on a client
+/// mid-upload makes most HTTP clients report a broken pipe instead of the answer.
+fn drain_refused(mut body: Body) {
+    tokio::spawn(async move {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        let mut budget: u64 = 1 << 30;
+        while let Ok(Some(Ok(frame))) = tokio::time::timeout_at(deadline, body.frame()).await {
+            let n = frame.data_ref().map_or(0, |d| d.len() as u64);
+            budget = budget.saturating_sub(n);
+            if budget == 0 {
+                break;
+            }
+        }
+    });
 }
 
 /// Guess the front door for a path no route matches, so even a 404 comes in
