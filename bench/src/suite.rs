@@ -587,21 +587,28 @@ pub fn markdown(r: &Report) -> String {
             );
         }
     }
-    // Scenarios with paced chunks take tens of ms by design; they do not count.
-    let steps: usize = r
+    // Concurrency 1, unpaced: a Nagle / delayed-ACK stall shows up as a step of 40 ms
+    // on a large share of requests, so the p99 is the test; isolated samples that
+    // long are scheduler noise and are only counted. (Paced streams take tens of ms
+    // by design, and throughput runs queue, so neither counts.)
+    let unpaced: Vec<&LatencyRow> = r
         .latency
         .iter()
         .filter(|row| row.chunk_delay_ms == 0)
+        .collect();
+    let steps: usize = unpaced
+        .iter()
         .map(|row| row.direct.total.over_40ms + row.gateway.total.over_40ms)
-        .sum::<usize>()
-        + r.throughput
-            .iter()
-            .map(|row| row.direct.latency.over_40ms + row.gateway.latency.over_40ms)
-            .sum::<usize>();
+        .sum();
+    let worst_p99 = unpaced
+        .iter()
+        .map(|row| row.gateway.total.p99_us.max(row.direct.total.p99_us))
+        .fold(0.0, f64::max);
     let _ = writeln!(
         m,
-        "| no 40 ms steps (Nagle / delayed ACK) | {steps} samples ≥ 40 ms | {} |",
-        verdict(steps == 0)
+        "| no 40 ms steps (Nagle / delayed ACK), c=1 | worst p99 {:.1} ms; {steps} isolated samples ≥ 40 ms | {} |",
+        worst_p99 / 1e3,
+        verdict(worst_p99 < 40_000.0)
     );
 
     let _ = writeln!(

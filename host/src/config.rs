@@ -144,6 +144,10 @@ pub struct Target {
     /// Provider-specific options.
     #[serde(default = "empty_table")]
     pub options: toml::Value,
+    /// Translate through the canonical model even when the upstream speaks the
+    /// client's dialect (needed when they differ; useful to test a plugin).
+    #[serde(default)]
+    pub translate: bool,
 }
 
 fn default_router() -> String {
@@ -266,6 +270,7 @@ impl Config {
                         api_key: None,
                         weight: 1,
                         options: empty_table(),
+                        translate: false,
                     }],
                 }
             })

@@ -95,6 +95,8 @@ pub struct Target {
     pub api_key: Option<String>,
     pub weight: u32,
     pub options: serde_json::Value,
+    /// Always go through the canonical model.
+    pub translate: bool,
     pub stats: Arc<TargetStats>,
 }
 
@@ -342,6 +344,7 @@ impl Runtime {
                     api_key: t.api_key.clone(),
                     weight: t.weight,
                     options: toml_to_json(&t.options),
+                    translate: t.translate,
                     stats,
                 });
             }

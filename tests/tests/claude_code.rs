@@ -7,8 +7,8 @@ use std::time::Duration;
 use serde_json::Value;
 use tollgate_tests::mock::{DEFAULT_REPLY, TOOL_RESULT_PREFIX, TOOL_TEST_MARKER, TOOL_TEST_OUTPUT};
 use tollgate_tests::{
-    claude, client_command, describe_output, run_client, Gateway, MockUpstream, RecordedRequest,
-    TempDir,
+    claude, client_command, describe_output, run_client, Gateway, GatewayConfig, MockUpstream,
+    RecordedRequest, TempDir,
 };
 
 const CLAUDE_TIMEOUT: Duration = Duration::from_secs(90);
@@ -201,4 +201,60 @@ async fn claude_code_tool_round_trip_through_gateway() {
         records.iter().filter(|r| r["status"] == 200).count() >= 2,
         "{records:#?}"
     );
+}
+
+/// The same tool round trip with the gateway decoding every request into the
+/// canonical model and encoding it again (`translate = true`), and rebuilding the
+/// stream event by event: the canonical model carries everything Claude Code sends
+/// and expects, and the stream it gets back is one it accepts without falling back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn claude_code_tool_round_trip_through_canonical_translation() {
+    let mock = MockUpstream::start().await;
+    let dir = TempDir::new("translate");
+    let config = dir.path().join("tollgate.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[endpoints]]\nname = \"claude\"\nfront_door = \"anthropic\"\n\
+             [[endpoints.targets]]\nname = \"mock\"\nprovider = \"anthropic\"\n\
+             base_url = \"{}\"\ntranslate = true\n",
+            mock.base_url()
+        ),
+    )
+    .expect("config");
+    let gateway = GatewayConfig::default().config(&config).start();
+    let run = run_claude(gateway.url(), &tool_prompt(), TOOL_ARGS).await;
+    let context = format!(
+        "{}\n--- gateway stderr ---\n{}",
+        run.diagnostics,
+        gateway.stderr()
+    );
+    tool_check(&mock, &run, &context);
+    let records = gateway.wait_for_records(2, Duration::from_secs(5)).await;
+    let ok: Vec<_> = records
+        .iter()
+        .filter(|r| r["status"] == 200 && r["stream"] == true)
+        .collect();
+    assert!(ok.len() >= 2, "{records:#?}");
+    for r in ok {
+        assert!(r["error"].is_null(), "a clean translated stream: {r}");
+        assert!(
+            r["output_tokens"].as_u64().is_some_and(|t| t > 0),
+            "usage read from the translated stream: {r}"
+        );
+    }
+    // What reached the upstream kept Claude Code's fields the canonical model
+    // carries only as `extra`.
+    let main = mock
+        .messages_requests()
+        .into_iter()
+        .find(is_main)
+        .expect("main request");
+    let body = main.json().expect("json body");
+    for field in ["system", "tools", "metadata", "thinking", "max_tokens"] {
+        assert!(
+            body.get(field).is_some(),
+            "`{field}` survives translation: {body}"
+        );
+    }
 }

@@ -163,28 +163,38 @@ async fn bad_requests_and_bad_upstreams_get_clean_errors_and_are_all_recorded() 
     );
 
     // --- Oversized bodies: 413 request_too_large, with and without Content-Length. ---
+    // A few rounds each: a gateway that closes on a client still uploading makes the
+    // client see a broken pipe instead of the 413 some of the time, not every time.
     let big = huge_body(50 * MIB);
-    let started = Instant::now();
-    let err = anthropic_error(post_bytes(&url, big.clone()).await).await;
-    expect.routed(err.status);
-    assert_eq!(
-        (err.status, err.kind.as_str()),
-        (413, "request_too_large"),
-        "{err:#?}"
-    );
-    eprintln!("50 MiB with content-length: 413 in {:?}", started.elapsed());
-    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
-        big.chunks(MIB).map(|c| Ok(c.to_vec())).collect();
-    let chunked = reqwest::Body::wrap_stream(futures::stream::iter(chunks));
-    let started = Instant::now();
-    let err = anthropic_error(post_bytes(&url, chunked).await).await;
-    expect.routed(err.status);
-    assert_eq!(
-        (err.status, err.kind.as_str()),
-        (413, "request_too_large"),
-        "chunked: {err:#?}"
-    );
-    eprintln!("50 MiB chunked: 413 in {:?}", started.elapsed());
+    for round in 0..3 {
+        let started = Instant::now();
+        let err = anthropic_error(post_bytes(&url, big.clone()).await).await;
+        expect.routed(err.status);
+        assert_eq!(
+            (err.status, err.kind.as_str()),
+            (413, "request_too_large"),
+            "{err:#?}"
+        );
+        eprintln!(
+            "50 MiB with content-length (round {round}): 413 in {:?}",
+            started.elapsed()
+        );
+        let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+            big.chunks(MIB).map(|c| Ok(c.to_vec())).collect();
+        let chunked = reqwest::Body::wrap_stream(futures::stream::iter(chunks));
+        let started = Instant::now();
+        let err = anthropic_error(post_bytes(&url, chunked).await).await;
+        expect.routed(err.status);
+        assert_eq!(
+            (err.status, err.kind.as_str()),
+            (413, "request_too_large"),
+            "chunked: {err:#?}"
+        );
+        eprintln!(
+            "50 MiB chunked (round {round}): 413 in {:?}",
+            started.elapsed()
+        );
+    }
     assert!(mock.messages_requests().iter().all(|r| r.body.len() < MIB));
 
     // --- Routes that do not exist: 404 in Anthropic's shape (no endpoint, no record). ---
@@ -336,7 +346,7 @@ async fn bad_requests_and_bad_upstreams_get_clean_errors_and_are_all_recorded() 
         assert!(r["error"].is_string(), "{r:#}");
     }
     let too_large: Vec<&Value> = records.iter().filter(|r| r["status"] == 413).collect();
-    assert_eq!(too_large.len(), 2, "{records:#?}");
+    assert_eq!(too_large.len(), 6, "{records:#?}");
     let ids: Vec<Value> = records.iter().map(|r| r["id"].clone()).collect();
 
     // --- Records survive a graceful restart on the same data dir. ---

@@ -30,7 +30,26 @@ pub use pv::{
     TargetInfo, UpstreamRequest,
 };
 pub use rt::{Candidate, RouteRequest};
-pub use types::{ApiError, Dialect, ErrorKind, Operation, StreamEvent, TextPart, Usage};
+pub use types::{
+    ApiError, ChatRequest, ChatResponse, Dialect, ErrorKind, Operation, StopReason, StreamEvent,
+    TextPart, Usage,
+};
+
+/// The snake_case name of a stop reason, for records.
+pub fn stop_reason_name(r: StopReason) -> &'static str {
+    match r {
+        StopReason::EndTurn => "end_turn",
+        StopReason::MaxTokens => "max_tokens",
+        StopReason::StopSequence => "stop_sequence",
+        StopReason::ToolUse => "tool_use",
+        StopReason::ContentFilter => "content_filter",
+        StopReason::PauseTurn => "pause_turn",
+        StopReason::Refusal => "refusal",
+        StopReason::ContextLength => "context_length",
+        StopReason::Error => "error",
+        StopReason::Other => "other",
+    }
+}
 
 /// Why a plugin call produced no answer.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -280,6 +299,45 @@ impl ProviderPlugin {
         plugin_call!(co, |p, s| p
             .tollgate_plugin_provider_api()
             .call_decode_error(s, status, body))
+    }
+
+    pub async fn decode_request(
+        &self,
+        op: Operation,
+        body: &[u8],
+        path_model: Option<String>,
+        stream: bool,
+    ) -> ApiResult<ChatRequest> {
+        let mut co = self.pool.checkout().await?;
+        plugin_call!(co, |p, s| p
+            .tollgate_plugin_provider_api()
+            .call_decode_request(s, op, body, path_model.as_deref(), stream))
+    }
+
+    pub async fn encode_request(
+        &self,
+        op: Operation,
+        request: &ChatRequest,
+        target: &TargetInfo,
+    ) -> ApiResult<UpstreamRequest> {
+        let mut co = self.pool.checkout().await?;
+        plugin_call!(co, |p, s| p
+            .tollgate_plugin_provider_api()
+            .call_encode_request(s, op, request, target))
+    }
+
+    pub async fn decode_response(&self, op: Operation, body: &[u8]) -> ApiResult<ChatResponse> {
+        let mut co = self.pool.checkout().await?;
+        plugin_call!(co, |p, s| p
+            .tollgate_plugin_provider_api()
+            .call_decode_response(s, op, body))
+    }
+
+    pub async fn encode_response(&self, response: &ChatResponse) -> ApiResult<Vec<u8>> {
+        let mut co = self.pool.checkout().await?;
+        plugin_call!(co, |p, s| p
+            .tollgate_plugin_provider_api()
+            .call_encode_response(s, response))
     }
 
     /// Open a stream encoder (canonical events → this dialect's stream bytes).

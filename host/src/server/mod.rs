@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod errors;
 pub mod proxy;
+pub mod translate;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

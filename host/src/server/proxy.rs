@@ -18,8 +18,8 @@ use tokio::sync::mpsc;
 use super::errors::{api_error, plugin_failure, respond};
 use super::App;
 use crate::plugin::{
-    ApiError, AuthScheme, Candidate, Dialect, ErrorKind, Operation, RequestEdits, RouteRequest,
-    Stage, StreamEvent, TextPart, Usage, Verdict,
+    ApiError, AuthScheme, Candidate, ChatRequest, Dialect, ErrorKind, Operation, RequestEdits,
+    RouteRequest, Stage, StreamEvent, TargetInfo, TextPart, Usage, Verdict,
 };
 use crate::runtime::{Endpoint, Runtime, Target};
 use crate::store::{new_id, RequestRecord};
@@ -63,7 +63,7 @@ fn operation_name(op: Operation) -> &'static str {
 }
 
 /// The caller's credential, from `x-api-key` or `Authorization: Bearer`.
-fn caller_key(headers: &HeaderMap) -> Option<&str> {
+pub(super) fn caller_key(headers: &HeaderMap) -> Option<&str> {
     headers
         .get("x-api-key")
         .and_then(|v| v.to_str().ok())
@@ -161,13 +161,13 @@ async fn unknown_route(rt: &Runtime, method: &str, path: &str) -> Response<Body>
 }
 
 /// Per-request facts carried to the record.
-struct Ctx {
-    started: Instant,
-    rec: RequestRecord,
+pub(super) struct Ctx {
+    pub(super) started: Instant,
+    pub(super) rec: RequestRecord,
 }
 
 impl Ctx {
-    fn finish(mut self, app: &App, status: u16, error: Option<String>) {
+    pub(super) fn finish(mut self, app: &App, status: u16, error: Option<String>) {
         self.rec.status = status;
         if error.is_some() {
             self.rec.error = error;
@@ -274,6 +274,8 @@ pub async fn handle(app: Arc<App>, req: Request<Body>) -> Response<Body> {
     let query = parts.uri.query();
     let upstream_path = &path[matched.entry.strip.min(path.len())..];
     let mut last_error: Option<ApiError> = None;
+    // The canonical request, decoded on the first attempt that translates.
+    let mut canonical: Option<ChatRequest> = None;
     for (n, idx) in plan.iter().enumerate() {
         let target = &ep.targets[*idx];
         let is_last = n + 1 == plan.len();
@@ -283,49 +285,125 @@ pub async fn handle(app: Arc<App>, req: Request<Body>) -> Response<Body> {
         let upstream_model = target.model.clone().unwrap_or_else(|| model.clone());
         ctx.rec.upstream_model = Some(upstream_model.clone());
 
-        if !same_dialect(ep, target) {
+        let same = same_dialect(ep, target);
+        // Counting tokens has no canonical answer shape: same-dialect targets
+        // always pass it through.
+        let translate = !same || (target.translate && op != Operation::CountTokens);
+        if translate && op == Operation::CountTokens {
             last_error = Some(api_error(
                 ErrorKind::InvalidRequest,
                 400,
                 format!(
-                    "target `{}` speaks provider `{}`, but this endpoint's clients speak `{}`; translation between dialects is not enabled in this build",
-                    target.name, target.provider.info.id, ep.front.info.id
+                    "counting tokens is not translated between dialects yet (target `{}` speaks `{}`)",
+                    target.name, target.provider.info.id
                 ),
             ));
             continue;
         }
-
-        // The body to send: the client's bytes unless policy edits them.
-        let rename = target.model.as_ref().filter(|m| **m != model).cloned();
-        let send_body = if rename.is_none() && text_edits.is_empty() {
-            body.clone()
-        } else {
-            let edits = RequestEdits {
-                model: rename,
-                texts: text_edits.clone(),
-            };
-            match ep.front.edit(op, &body, &edits).await {
-                Ok(Ok(b)) => Bytes::from(b),
-                Ok(Err(e)) => return fail(ctx, e).await,
-                Err(e) => {
-                    return fail(
-                        ctx,
-                        plugin_failure(&format!("front-door plugin `{}`", ep.front.name), &e),
-                    )
-                    .await
+        let (method, url, headers, send_body) = if translate {
+            if op == Operation::ListModels {
+                return super::translate::list_models(&app, ep, target, ctx).await;
+            }
+            // Decode the client's request once (with guardrail edits applied).
+            if canonical.is_none() {
+                let decoded = if text_edits.is_empty() {
+                    ep.front
+                        .decode_request(op, &body, matched.path_model.clone(), stream)
+                        .await
+                } else {
+                    let edits = RequestEdits {
+                        model: None,
+                        texts: text_edits.clone(),
+                    };
+                    match ep.front.edit(op, &body, &edits).await {
+                        Ok(Ok(edited)) => {
+                            ep.front
+                                .decode_request(op, &edited, matched.path_model.clone(), stream)
+                                .await
+                        }
+                        Ok(Err(e)) => Ok(Err(e)),
+                        Err(e) => Err(e),
+                    }
+                };
+                match decoded {
+                    Ok(Ok(req)) => canonical = Some(req),
+                    Ok(Err(e)) => return fail(ctx, e).await,
+                    Err(e) => {
+                        return fail(
+                            ctx,
+                            plugin_failure(&format!("front-door plugin `{}`", ep.front.name), &e),
+                        )
+                        .await
+                    }
                 }
             }
+            let Some(request) = canonical.as_ref() else {
+                continue;
+            };
+            let info = TargetInfo {
+                model: upstream_model.clone(),
+                options: target.options.to_string(),
+            };
+            let up = match target.provider.encode_request(op, request, &info).await {
+                Ok(Ok(up)) => up,
+                Ok(Err(e)) => {
+                    // This target cannot express the request; another may.
+                    last_error = Some(e);
+                    continue;
+                }
+                Err(e) => {
+                    last_error = Some(plugin_failure(
+                        &format!("provider plugin `{}`", target.provider.name),
+                        &e,
+                    ));
+                    continue;
+                }
+            };
+            let method = axum::http::Method::from_bytes(up.method.as_bytes())
+                .unwrap_or(axum::http::Method::POST);
+            let url = format!("{}{}", target.base_url, up.path);
+            let headers = super::translate::headers(
+                &parts.headers,
+                target,
+                &up.headers,
+                !rt.config.client_keys.is_empty(),
+            );
+            (method, url, headers, Bytes::from(up.body))
+        } else {
+            // The body to send: the client's bytes unless policy edits them.
+            let rename = target.model.as_ref().filter(|m| **m != model).cloned();
+            let send_body = if rename.is_none() && text_edits.is_empty() {
+                body.clone()
+            } else {
+                let edits = RequestEdits {
+                    model: rename,
+                    texts: text_edits.clone(),
+                };
+                match ep.front.edit(op, &body, &edits).await {
+                    Ok(Ok(b)) => Bytes::from(b),
+                    Ok(Err(e)) => return fail(ctx, e).await,
+                    Err(e) => {
+                        return fail(
+                            ctx,
+                            plugin_failure(&format!("front-door plugin `{}`", ep.front.name), &e),
+                        )
+                        .await
+                    }
+                }
+            };
+            let url = match query {
+                Some(q) => format!("{}{upstream_path}?{q}", target.base_url),
+                None => format!("{}{upstream_path}", target.base_url),
+            };
+            let headers =
+                upstream_headers(&parts.headers, target, !rt.config.client_keys.is_empty());
+            (parts.method.clone(), url, headers, send_body)
         };
 
-        let url = match query {
-            Some(q) => format!("{}{upstream_path}?{q}", target.base_url),
-            None => format!("{}{upstream_path}", target.base_url),
-        };
-        let headers = upstream_headers(&parts.headers, target, !rt.config.client_keys.is_empty());
         let timeouts = &rt.config.upstream;
         let req = app
             .client
-            .request(parts.method.clone(), &url)
+            .request(method, &url)
             .headers(headers)
             .body(send_body);
         target
@@ -383,6 +461,20 @@ pub async fn handle(app: Arc<App>, req: Request<Body>) -> Response<Body> {
         } else {
             target.stats.success(started.elapsed());
         }
+        if translate {
+            return super::translate::relay(
+                Arc::clone(&app),
+                Arc::clone(&rt),
+                matched.entry.endpoint,
+                *idx,
+                op,
+                resp,
+                ctx,
+                stream,
+                model.clone(),
+            )
+            .await;
+        }
         return relay(
             Arc::clone(&app),
             Arc::clone(&rt),
@@ -408,7 +500,7 @@ pub async fn handle(app: Arc<App>, req: Request<Body>) -> Response<Body> {
     fail(ctx, err).await
 }
 
-fn error_chain(e: &dyn std::error::Error) -> String {
+pub(super) fn error_chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
     let mut cur = e.source();
     while let Some(c) = cur {
@@ -589,7 +681,7 @@ fn upstream_headers(client: &HeaderMap, target: &Target, strip_client_key: bool)
     out
 }
 
-fn relay_headers(upstream: &reqwest::header::HeaderMap) -> HeaderMap {
+pub(super) fn relay_headers(upstream: &reqwest::header::HeaderMap) -> HeaderMap {
     let mut out = HeaderMap::with_capacity(upstream.len());
     for (name, value) in upstream {
         if !DROP_RESPONSE_HEADERS.contains(&name.as_str()) {
@@ -713,7 +805,12 @@ async fn relay(
 }
 
 /// Fill tokens and cost into the record.
-async fn apply_usage(rec: &mut RequestRecord, usage: &Usage, ep: &Endpoint, target: &Target) {
+pub(super) async fn apply_usage(
+    rec: &mut RequestRecord,
+    usage: &Usage,
+    ep: &Endpoint,
+    target: &Target,
+) {
     rec.input_tokens = usage.input_tokens;
     rec.output_tokens = usage.output_tokens;
     rec.cache_read_tokens = usage.cache_read_tokens;
@@ -864,7 +961,8 @@ async fn observe_stream(
                 }
                 StreamEvent::Usage(u) => merge_usage(&mut usage, &u),
                 StreamEvent::Finish(f) => {
-                    ctx.rec.stop_reason = Some(format!("{:?}", f.stop_reason).to_lowercase())
+                    ctx.rec.stop_reason =
+                        Some(crate::plugin::stop_reason_name(f.stop_reason).to_string())
                 }
                 StreamEvent::Error(e) => *error = Some(e.message),
                 _ => {}
@@ -925,7 +1023,7 @@ async fn observe_stream(
     ctx.finish(&app, status, error);
 }
 
-fn merge_usage(into: &mut Usage, from: &Usage) {
+pub(super) fn merge_usage(into: &mut Usage, from: &Usage) {
     fn m(a: &mut Option<u64>, b: Option<u64>) {
         if b.is_some() {
             *a = b;
