@@ -184,6 +184,11 @@ impl Config {
 
     /// Checks that need no plugins.
     fn check(&self) -> anyhow::Result<()> {
+        // An empty or truncated file must not replace a working configuration.
+        anyhow::ensure!(
+            !self.endpoints.is_empty(),
+            "the config defines no [[endpoints]] (run without --config for the built-in default)"
+        );
         let mut names = std::collections::HashSet::new();
         for e in &self.endpoints {
             anyhow::ensure!(

@@ -480,6 +480,24 @@ fn merge_health(reports: impl Iterator<Item = HealthReport>) -> Option<HealthRep
     })
 }
 
+/// An error's whole chain on one line, for reports.
+fn one_line(text: &str) -> String {
+    let joined: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && *l != "Caused by:" && !l.starts_with("Stack backtrace"))
+        .collect();
+    let mut s = joined.join("; ");
+    if s.len() > 500 {
+        let cut = (0..=500)
+            .rev()
+            .find(|i| s.is_char_boundary(*i))
+            .unwrap_or(0);
+        s.truncate(cut);
+    }
+    s
+}
+
 /// Compile, detect the kind, pre-link, and self-check one component. Runs at
 /// load time on the reload thread; async calls are driven by `block_on`.
 fn load_entry(
@@ -490,7 +508,7 @@ fn load_entry(
     bytes: &[u8],
 ) -> anyhow::Result<(PluginKind, String, String, Loaded)> {
     let component = Component::new(&engine.engine, bytes)
-        .map_err(|e| anyhow::anyhow!("not a valid component: {e}"))?;
+        .map_err(|e| anyhow::anyhow!("not a valid component: {}", one_line(&format!("{e:#}"))))?;
     let ty = component.component_type();
     let exports: Vec<String> = ty
         .exports(&engine.engine)
