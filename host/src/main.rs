@@ -140,7 +140,9 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     };
     let reloader = Reloader::start(engine, settings)?;
     let _watcher = reloader.watch()?;
-    let client = server::upstream_client(Duration::from_millis(fc.upstream.connect_timeout_ms))?;
+    let client = server::upstream::UpstreamClient::new(Duration::from_millis(
+        fc.upstream.connect_timeout_ms,
+    ))?;
     let app = Arc::new(App {
         reloader: Arc::clone(&reloader),
         store,

@@ -5,10 +5,10 @@ pub mod admin;
 pub mod errors;
 pub mod proxy;
 pub mod translate;
+pub mod upstream;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context as _;
 use axum::body::Body;
@@ -25,20 +25,8 @@ use crate::store::Store;
 pub struct App {
     pub reloader: Arc<Reloader>,
     pub store: Store,
-    pub client: reqwest::Client,
+    pub client: upstream::UpstreamClient,
     pub admin_token: Option<String>,
-}
-
-/// Build the HTTP client for upstreams: TCP_NODELAY, pooled keep-alive.
-pub fn upstream_client(connect_timeout: Duration) -> anyhow::Result<reqwest::Client> {
-    reqwest::Client::builder()
-        .tcp_nodelay(true)
-        .connect_timeout(connect_timeout)
-        .pool_idle_timeout(Duration::from_secs(90))
-        .pool_max_idle_per_host(1024)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .context("building the upstream HTTP client")
 }
 
 /// The axum router.

@@ -70,17 +70,26 @@ pub fn new_id() -> (String, u64) {
     )
 }
 
-enum Msg {
-    Record(Box<RequestRecord>),
-    Flush(mpsc::Sender<()>),
+/// Records waiting for the writer. The request path only pushes under a short
+/// lock; the writer drains the buffer every [`WRITE_INTERVAL`] (or when asked to
+/// flush), so no request pays a thread wake-up.
+#[derive(Default)]
+struct Pending {
+    records: Vec<RequestRecord>,
+    /// Flush requests waiting for the next drain.
+    flushes: Vec<mpsc::Sender<()>>,
+    closing: bool,
 }
+
+/// How often the writer drains the buffer.
+const WRITE_INTERVAL: Duration = Duration::from_millis(20);
 
 /// The store handle.
 #[derive(Clone)]
 pub struct Store {
     db: sled::Db,
     requests: sled::Tree,
-    tx: Arc<Mutex<Option<mpsc::Sender<Msg>>>>,
+    pending: Arc<(Mutex<Pending>, parking_lot::Condvar)>,
     writer: Arc<Mutex<Option<JoinHandle<()>>>>,
 }
 
@@ -100,44 +109,50 @@ impl Store {
                 )
             })?;
         let requests = db.open_tree("requests")?;
-        let (tx, rx) = mpsc::channel::<Msg>();
+        let pending: Arc<(Mutex<Pending>, parking_lot::Condvar)> = Arc::default();
         let tree = requests.clone();
+        let shared = Arc::clone(&pending);
         let writer = std::thread::Builder::new()
             .name("tollgate-store".into())
-            .spawn(move || write_loop(&tree, &rx))?;
+            .spawn(move || write_loop(&tree, &shared))?;
         Ok(Store {
             db,
             requests,
-            tx: Arc::new(Mutex::new(Some(tx))),
+            pending,
             writer: Arc::new(Mutex::new(Some(writer))),
         })
     }
 
-    /// Queue a record for writing; never blocks the caller.
+    /// Queue a record for writing; never blocks on I/O.
     pub fn record(&self, rec: RequestRecord) {
-        if let Some(tx) = self.tx.lock().as_ref() {
-            if tx.send(Msg::Record(Box::new(rec))).is_err() {
-                tracing::error!("store writer is gone; request record lost");
-            }
+        let mut p = self.pending.0.lock();
+        if p.closing {
+            drop(p);
+            // After shutdown began: write directly rather than lose it.
+            write_one(&self.requests, &rec);
+            return;
         }
+        p.records.push(rec);
     }
 
     /// Wait until every queued record is written and durable.
     pub fn flush(&self) {
         let (done_tx, done_rx) = mpsc::channel();
-        let sent = self
-            .tx
-            .lock()
-            .as_ref()
-            .map(|tx| tx.send(Msg::Flush(done_tx)).is_ok());
-        if sent == Some(true) {
-            let _ = done_rx.recv_timeout(Duration::from_secs(30));
+        {
+            let mut p = self.pending.0.lock();
+            if p.closing {
+                return;
+            }
+            p.flushes.push(done_tx);
         }
+        self.pending.1.notify_one();
+        let _ = done_rx.recv_timeout(Duration::from_secs(30));
     }
 
     /// Stop the writer after it has written everything, and flush to disk.
     pub fn close(&self) {
-        drop(self.tx.lock().take());
+        self.pending.0.lock().closing = true;
+        self.pending.1.notify_one();
         if let Some(handle) = self.writer.lock().take() {
             let _ = handle.join();
         }
@@ -163,28 +178,54 @@ impl Store {
     }
 }
 
-fn write_loop(tree: &sled::Tree, rx: &mpsc::Receiver<Msg>) {
-    let write = |rec: &RequestRecord| match serde_json::to_vec(rec) {
+fn write_one(tree: &sled::Tree, rec: &RequestRecord) {
+    match serde_json::to_vec(rec) {
         Ok(v) => {
             if let Err(e) = tree.insert(rec.id.as_bytes(), v) {
                 tracing::error!(error = %e, "writing a request record");
             }
         }
         Err(e) => tracing::error!(error = %e, "encoding a request record"),
-    };
-    while let Ok(msg) = rx.recv() {
-        match msg {
-            Msg::Record(rec) => write(&rec),
-            Msg::Flush(done) => {
-                if let Err(e) = tree.flush() {
-                    tracing::error!(error = %e, "flushing the store");
+    }
+}
+
+fn write_loop(tree: &sled::Tree, pending: &(Mutex<Pending>, parking_lot::Condvar)) {
+    let (lock, wake) = pending;
+    loop {
+        let (records, flushes, closing) = {
+            let mut p = lock.lock();
+            if p.records.is_empty() && p.flushes.is_empty() && !p.closing {
+                wake.wait_for(&mut p, WRITE_INTERVAL);
+            }
+            (
+                std::mem::take(&mut p.records),
+                std::mem::take(&mut p.flushes),
+                p.closing,
+            )
+        };
+        if !records.is_empty() {
+            let mut batch = sled::Batch::default();
+            for rec in &records {
+                match serde_json::to_vec(rec) {
+                    Ok(v) => batch.insert(rec.id.as_bytes(), v),
+                    Err(e) => tracing::error!(error = %e, "encoding a request record"),
                 }
+            }
+            if let Err(e) = tree.apply_batch(batch) {
+                tracing::error!(error = %e, records = records.len(), "writing request records");
+            }
+        }
+        if !flushes.is_empty() || closing {
+            if let Err(e) = tree.flush() {
+                tracing::error!(error = %e, "flushing the store");
+            }
+            for done in flushes {
                 let _ = done.send(());
             }
         }
-    }
-    if let Err(e) = tree.flush() {
-        tracing::error!(error = %e, "flushing the store");
+        if closing && lock.lock().records.is_empty() {
+            break;
+        }
     }
 }
 
