@@ -13,6 +13,8 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 
+use super::proxy::error_chain;
+
 type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
 
 /// Why an upstream exchange failed.
@@ -37,17 +39,6 @@ pub struct UpstreamResponse {
     status: StatusCode,
     headers: HeaderMap,
     body: hyper::body::Incoming,
-}
-
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
 }
 
 impl UpstreamClient {
@@ -88,7 +79,7 @@ impl UpstreamClient {
             .client
             .request(req)
             .await
-            .map_err(|e| UpstreamError::Request(chain(&e)))?;
+            .map_err(|e| UpstreamError::Request(error_chain(&e)))?;
         let (parts, body) = resp.into_parts();
         Ok(UpstreamResponse {
             status: parts.status,
@@ -113,7 +104,7 @@ impl UpstreamResponse {
             .collect()
             .await
             .map(|c| c.to_bytes())
-            .map_err(|e| UpstreamError::Body(chain(&e)))
+            .map_err(|e| UpstreamError::Body(error_chain(&e)))
     }
 
     /// The body as it arrives.
@@ -121,6 +112,6 @@ impl UpstreamResponse {
         use futures::StreamExt;
         self.body
             .into_data_stream()
-            .map(|r| r.map_err(|e| UpstreamError::Body(chain(&e))))
+            .map(|r| r.map_err(|e| UpstreamError::Body(error_chain(&e))))
     }
 }
