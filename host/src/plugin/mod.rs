@@ -35,6 +35,19 @@ pub use types::{
     TextPart, Usage,
 };
 
+/// Usage with nothing known yet.
+pub fn empty_usage() -> Usage {
+    Usage {
+        input_tokens: None,
+        output_tokens: None,
+        cache_read_tokens: None,
+        cache_write_tokens: None,
+        cache_write_1h_tokens: None,
+        reasoning_tokens: None,
+        extra: None,
+    }
+}
+
 /// The snake_case name of a stop reason, for records.
 pub fn stop_reason_name(r: StopReason) -> &'static str {
     match r {

@@ -966,15 +966,7 @@ async fn observe_stream(
             None
         }
     };
-    let mut usage = Usage {
-        input_tokens: None,
-        output_tokens: None,
-        cache_read_tokens: None,
-        cache_write_tokens: None,
-        cache_write_1h_tokens: None,
-        reasoning_tokens: None,
-        extra: None,
-    };
+    let mut usage = crate::plugin::empty_usage();
     let mut error: Option<String> = None;
     let mut ended = false;
     let mut absorb = |events: Vec<StreamEvent>, ctx: &mut Ctx, error: &mut Option<String>| {
