@@ -13,6 +13,10 @@ const BUILTIN: &[(&str, &str)] = &[
     ("cost-pricetable", "cost_pricetable.wasm"),
 ];
 
+/// Guest packages built besides the builtins: plugins the tests load from a
+/// plugin directory.
+const TEST_GUESTS: &[&str] = &["guardrail-test", "guardrail-hostile"];
+
 fn main() {
     let manifest_dir =
         PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
@@ -40,9 +44,11 @@ fn main() {
             "--release",
             "--target",
             "wasm32-wasip2",
-            "--workspace",
         ])
         .env("CARGO_TARGET_DIR", &target_dir);
+    for name in BUILTIN.iter().map(|(n, _)| *n).chain(TEST_GUESTS.iter().copied()) {
+        cmd.args(["-p", name]);
+    }
     // Settings of the outer build that must not leak into the guest build.
     for var in [
         "CARGO_ENCODED_RUSTFLAGS",

@@ -354,12 +354,17 @@ impl ProviderPlugin {
     }
 
     /// Open a stream encoder (canonical events → this dialect's stream bytes).
-    pub async fn stream_encoder(&self, model: &str) -> Result<StreamEncoder, PluginError> {
+    /// `query` is the client's query string (without `?`).
+    pub async fn stream_encoder(
+        &self,
+        model: &str,
+        query: &str,
+    ) -> Result<StreamEncoder, PluginError> {
         let mut checkout = self.pool.checkout().await?;
         let resource = plugin_call!(checkout, |p, s| p
             .tollgate_plugin_provider_api()
             .stream_encoder()
-            .call_constructor(s, model))?;
+            .call_constructor(s, model, query))?;
         Ok(StreamEncoder {
             checkout,
             resource: Some(resource),
@@ -442,6 +447,17 @@ pub struct StreamEncoder {
 }
 
 impl StreamEncoder {
+    /// The stream's `content-type`, as the plugin names it.
+    pub async fn content_type(&mut self) -> Result<String, PluginError> {
+        let Some(res) = self.resource else {
+            return Err(PluginError::Poisoned);
+        };
+        plugin_call!(self.checkout, |p, s| p
+            .tollgate_plugin_provider_api()
+            .stream_encoder()
+            .call_content_type(s, res))
+    }
+
     pub async fn encode(&mut self, events: &[StreamEvent]) -> ApiResult<Vec<u8>> {
         let Some(res) = self.resource else {
             return Err(PluginError::Poisoned);

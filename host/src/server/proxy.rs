@@ -465,6 +465,7 @@ pub async fn handle(app: Arc<App>, req: Request<Body>) -> Response<Body> {
                 ctx,
                 stream,
                 model.clone(),
+                query.unwrap_or_default().to_string(),
             )
             .await;
         }
@@ -477,6 +478,7 @@ pub async fn handle(app: Arc<App>, req: Request<Body>) -> Response<Body> {
             resp,
             ctx,
             stream,
+            query.unwrap_or_default().to_string(),
         )
         .await;
     }
@@ -695,6 +697,7 @@ async fn relay(
     resp: super::upstream::UpstreamResponse,
     mut ctx: Ctx,
     stream: bool,
+    query: String,
 ) -> Response<Body> {
     let status = resp.status();
     let headers = relay_headers(resp.headers());
@@ -723,6 +726,7 @@ async fn relay(
             Arc::clone(&rt),
             ep_idx,
             started,
+            query,
         );
         let mut out = Response::new(Body::from_stream(body));
         *out.status_mut() = status;
@@ -849,6 +853,7 @@ fn relay_stream(
     rt: Arc<Runtime>,
     ep_idx: usize,
     started: Instant,
+    query: String,
 ) -> impl futures::Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
     struct State<S: futures::Stream> {
         upstream: std::pin::Pin<Box<futures::stream::ReadyChunks<S>>>,
@@ -860,6 +865,8 @@ fn relay_stream(
         failure: Option<ApiError>,
         rt: Arc<Runtime>,
         ep_idx: usize,
+        /// The client's query string, for the error frame's encoder.
+        query: String,
     }
     let broke = |e: &super::upstream::UpstreamError| {
         api_error(
@@ -879,6 +886,7 @@ fn relay_stream(
         failure: None,
         rt,
         ep_idx,
+        query,
     };
     futures::stream::unfold(state, move |mut st| async move {
         if st.done {
@@ -931,7 +939,7 @@ fn relay_stream(
         st.done = true;
         let _ = st.tx.send(Observed::End(Some(failure.message.clone())));
         let ep = &st.rt.endpoints[st.ep_idx];
-        let frame = match ep.front.stream_encoder("").await {
+        let frame = match ep.front.stream_encoder("", &st.query).await {
             Ok(mut enc) => {
                 let frame = enc.encode(&[StreamEvent::Error(failure)]).await;
                 enc.close().await;

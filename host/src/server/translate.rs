@@ -134,6 +134,7 @@ pub(super) async fn relay(
     mut ctx: Ctx,
     stream: bool,
     client_model: String,
+    query: String,
 ) -> Response<Body> {
     let ep = &rt.endpoints[ep_idx];
     let target = &ep.targets[target_idx];
@@ -142,8 +143,8 @@ pub(super) async fn relay(
 
     if status.is_success() && stream && op == Operation::Chat {
         let decoder = target.provider.stream_decoder(true).await;
-        let encoder = ep.front.stream_encoder(&client_model).await;
-        let (decoder, encoder) = match (decoder, encoder) {
+        let encoder = ep.front.stream_encoder(&client_model, &query).await;
+        let (decoder, mut encoder) = match (decoder, encoder) {
             (Ok(d), Ok(e)) => (d, e),
             (Err(e), _) | (_, Err(e)) => {
                 let err = plugin_failure("stream translation", &e);
@@ -152,6 +153,12 @@ pub(super) async fn relay(
                 return r;
             }
         };
+        let content_type = encoder
+            .content_type()
+            .await
+            .ok()
+            .and_then(|t| HeaderValue::from_str(&t).ok())
+            .unwrap_or(HeaderValue::from_static("text/event-stream"));
         let body = translate_stream(
             app,
             Arc::clone(&rt),
@@ -164,10 +171,7 @@ pub(super) async fn relay(
             idle,
         );
         let mut out = Response::new(Body::from_stream(body));
-        out.headers_mut().insert(
-            "content-type",
-            HeaderValue::from_static("text/event-stream"),
-        );
+        out.headers_mut().insert("content-type", content_type);
         out.headers_mut()
             .insert("cache-control", HeaderValue::from_static("no-cache"));
         return out;

@@ -390,8 +390,11 @@ impl EncodeState {
 pub struct Encoder(RefCell<EncodeState>);
 
 impl GuestStreamEncoder for Encoder {
-    fn new(model: String) -> Self {
+    fn new(model: String, _query: String) -> Self {
         Encoder(RefCell::new(EncodeState::new(model)))
+    }
+    fn content_type(&self) -> String {
+        "text/event-stream".to_string()
     }
     fn encode(&self, events: Vec<StreamEvent>) -> Result<Vec<u8>, ApiError> {
         self.0.borrow_mut().encode(&events)

@@ -85,8 +85,11 @@ impl ResponseSummary {
 pub struct UnsupportedStreamEncoder;
 
 impl GuestStreamEncoder for UnsupportedStreamEncoder {
-    fn new(_model: String) -> Self {
+    fn new(_model: String, _query: String) -> Self {
         UnsupportedStreamEncoder
+    }
+    fn content_type(&self) -> String {
+        "text/event-stream".to_string()
     }
     fn encode(&self, _events: Vec<StreamEvent>) -> Result<Vec<u8>, ApiError> {
         Err(ApiError::unsupported("streaming to clients"))
