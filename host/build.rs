@@ -39,14 +39,13 @@ fn main() {
 
     let mut cmd = Command::new(cargo);
     cmd.current_dir(root.join("plugins"))
-        .args([
-            "build",
-            "--release",
-            "--target",
-            "wasm32-wasip2",
-        ])
+        .args(["build", "--release", "--target", "wasm32-wasip2"])
         .env("CARGO_TARGET_DIR", &target_dir);
-    for name in BUILTIN.iter().map(|(n, _)| *n).chain(TEST_GUESTS.iter().copied()) {
+    for name in BUILTIN
+        .iter()
+        .map(|(n, _)| *n)
+        .chain(TEST_GUESTS.iter().copied())
+    {
         cmd.args(["-p", name]);
     }
     // Settings of the outer build that must not leak into the guest build.

@@ -109,7 +109,54 @@ pub struct Endpoint {
     pub cost_model_config: toml::Value,
     #[serde(default)]
     pub guardrails: Vec<GuardrailUse>,
+    /// Model mapping: the model a client names (exact, or a pattern ending in
+    /// `*`) → `"target"` or `"target/upstream-model"`, or a list of them tried
+    /// in order. Unmapped models go to the router.
+    #[serde(default)]
+    pub models: std::collections::BTreeMap<String, ModelRoute>,
     pub targets: Vec<Target>,
+}
+
+/// Where a mapped model goes: one `target[/model]` or a fallback list.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum ModelRoute {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl ModelRoute {
+    /// The `(target, upstream model)` pairs, in order.
+    pub fn targets(&self) -> Vec<(&str, Option<&str>)> {
+        fn split(s: &str) -> (&str, Option<&str>) {
+            match s.split_once('/') {
+                Some((t, m)) if !m.is_empty() => (t, Some(m)),
+                Some((t, _)) => (t, None),
+                None => (s, None),
+            }
+        }
+        match self {
+            ModelRoute::One(s) => vec![split(s)],
+            ModelRoute::Many(v) => v.iter().map(|s| split(s)).collect(),
+        }
+    }
+}
+
+/// Request defaults a target fills in when the client left them out (applied
+/// when the request is translated through the canonical model).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TargetDefaults {
+    /// Output token cap when the client set none.
+    pub max_tokens: Option<u32>,
+    /// Lower the client's output cap to this.
+    pub max_tokens_cap: Option<u32>,
+    /// `minimal`, `low`, `medium` or `high`, when the client asked for no
+    /// reasoning setting.
+    pub reasoning_effort: Option<String>,
+    /// Thinking budget in tokens, when the client asked for no reasoning setting.
+    pub thinking_budget: Option<u32>,
+    pub temperature: Option<f64>,
 }
 
 /// A guardrail applied to an endpoint.
@@ -148,6 +195,9 @@ pub struct Target {
     /// client's dialect (needed when they differ; useful to test a plugin).
     #[serde(default)]
     pub translate: bool,
+    /// Request defaults for this target.
+    #[serde(default)]
+    pub defaults: TargetDefaults,
 }
 
 fn default_router() -> String {
@@ -215,12 +265,40 @@ impl Config {
                     e.name,
                     t.name
                 );
+                if let Some(effort) = &t.defaults.reasoning_effort {
+                    anyhow::ensure!(
+                        ["minimal", "low", "medium", "high"].contains(&effort.as_str()),
+                        "endpoint `{}`, target `{}`: defaults.reasoning_effort must be minimal, low, medium or high (got `{effort}`)",
+                        e.name,
+                        t.name
+                    );
+                }
                 if let Some(url) = &t.base_url {
                     anyhow::ensure!(
                         url.starts_with("http://") || url.starts_with("https://"),
                         "endpoint `{}`, target `{}`: base_url must start with http:// or https:// (got `{url}`)",
                         e.name,
                         t.name
+                    );
+                }
+            }
+            for (pattern, route) in &e.models {
+                anyhow::ensure!(
+                    !pattern.is_empty() && !pattern[..pattern.len() - 1].contains('*'),
+                    "endpoint `{}`: model pattern `{pattern}` may only end in `*`",
+                    e.name
+                );
+                let targets = route.targets();
+                anyhow::ensure!(
+                    !targets.is_empty(),
+                    "endpoint `{}`: model `{pattern}` maps to no target",
+                    e.name
+                );
+                for (target, _) in targets {
+                    anyhow::ensure!(
+                        e.targets.iter().any(|t| t.name == target),
+                        "endpoint `{}`: model `{pattern}` maps to target `{target}`, which the endpoint does not define",
+                        e.name
                     );
                 }
             }
@@ -246,19 +324,25 @@ impl Config {
 
     /// The built-in default: for every provider plugin (id, default base URL),
     /// an endpoint whose clients' own keys pass through to that provider, at the
-    /// base URL from `TOLLGATE_<ID>_BASE_URL` if set.
+    /// base URL from `TOLLGATE_<ID>_BASE_URL` if set. Providers with no default
+    /// base URL (OpenAI-compatible servers, Azure, Bedrock) join only when that
+    /// variable names one.
     pub fn builtin_default(
         providers: &[(String, String)],
         env: impl Fn(&str) -> Option<String>,
     ) -> Config {
         let endpoints = providers
             .iter()
-            .map(|(id, default_url)| {
+            .filter_map(|(id, default_url)| {
                 let var = format!(
                     "TOLLGATE_{}_BASE_URL",
                     id.to_ascii_uppercase().replace('-', "_")
                 );
-                Endpoint {
+                let base_url = env(&var).or_else(|| Some(default_url.clone()))?;
+                if base_url.is_empty() {
+                    return None;
+                }
+                Some(Endpoint {
                     name: id.clone(),
                     front_door: id.clone(),
                     prefix: String::new(),
@@ -267,17 +351,19 @@ impl Config {
                     cost_model: default_cost_model(),
                     cost_model_config: empty_table(),
                     guardrails: Vec::new(),
+                    models: Default::default(),
                     targets: vec![Target {
                         name: id.clone(),
                         provider: id.clone(),
-                        base_url: Some(env(&var).unwrap_or_else(|| default_url.clone())),
+                        base_url: Some(base_url),
                         model: None,
                         api_key: None,
                         weight: 1,
                         options: empty_table(),
                         translate: false,
+                        defaults: TargetDefaults::default(),
                     }],
-                }
+                })
             })
             .collect();
         Config {
@@ -436,5 +522,66 @@ mod tests {
             Some("http://127.0.0.1:9")
         );
         assert!(c.endpoints[0].targets[0].api_key.is_none());
+    }
+
+    #[test]
+    fn default_skips_providers_without_a_base_url() {
+        let providers = [
+            ("openai".to_string(), "https://api.openai.com".to_string()),
+            ("openai-compatible".to_string(), String::new()),
+            ("bedrock".to_string(), String::new()),
+        ];
+        let c = Config::builtin_default(&providers, |k| {
+            (k == "TOLLGATE_OPENAI_COMPATIBLE_BASE_URL").then(|| "http://127.0.0.1:8000".into())
+        });
+        let names: Vec<&str> = c.endpoints.iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(names, ["openai", "openai-compatible"]);
+    }
+
+    const MAPPED: &str = r#"
+[[endpoints]]
+name = "claude"
+front_door = "anthropic"
+[endpoints.models]
+"claude-opus-4-8" = "gpt/gpt-5"
+"claude-haiku-*" = ["gpt/gpt-5-mini", "claude"]
+[[endpoints.targets]]
+name = "gpt"
+provider = "openai"
+defaults = { max_tokens = 8192, reasoning_effort = "high" }
+[[endpoints.targets]]
+name = "claude"
+provider = "anthropic"
+"#;
+
+    #[test]
+    fn model_mapping_and_target_defaults() {
+        let c = Config::parse(MAPPED, env).unwrap();
+        let e = &c.endpoints[0];
+        assert_eq!(
+            e.models["claude-opus-4-8"].targets(),
+            [("gpt", Some("gpt-5"))]
+        );
+        assert_eq!(
+            e.models["claude-haiku-*"].targets(),
+            [("gpt", Some("gpt-5-mini")), ("claude", None)]
+        );
+        assert_eq!(e.targets[0].defaults.max_tokens, Some(8192));
+        assert_eq!(
+            e.targets[0].defaults.reasoning_effort.as_deref(),
+            Some("high")
+        );
+
+        let bad_target = MAPPED.replace("\"gpt/gpt-5\"", "\"gtp/gpt-5\"");
+        let err = format!("{:#}", Config::parse(&bad_target, env).unwrap_err());
+        assert!(err.contains("target `gtp`"), "{err}");
+        let bad_glob = MAPPED.replace("claude-haiku-*", "claude-*-haiku");
+        let err = format!("{:#}", Config::parse(&bad_glob, env).unwrap_err());
+        assert!(err.contains("may only end in `*`"), "{err}");
+        let bad_effort = MAPPED.replace("\"high\"", "\"extreme\"");
+        let err = format!("{:#}", Config::parse(&bad_effort, env).unwrap_err());
+        assert!(err.contains("reasoning_effort"), "{err}");
+        let unknown = MAPPED.replace("max_tokens = 8192", "max_token = 8192");
+        assert!(Config::parse(&unknown, env).is_err());
     }
 }

@@ -97,7 +97,59 @@ pub struct Target {
     pub options: serde_json::Value,
     /// Always go through the canonical model.
     pub translate: bool,
+    /// Request defaults applied on the translated path.
+    pub defaults: crate::config::TargetDefaults,
     pub stats: Arc<TargetStats>,
+}
+
+/// A mapped model's attempts: (target index, upstream model override).
+pub type MappedTargets = Vec<(usize, Option<String>)>;
+
+/// Client model name → targets, from the endpoint's `models` table.
+#[derive(Debug, Default)]
+pub struct ModelMap {
+    exact: HashMap<String, MappedTargets>,
+    /// `prefix*` patterns, longest prefix first.
+    prefixes: Vec<(String, MappedTargets)>,
+}
+
+impl ModelMap {
+    /// `index_of` resolves a target name (config checks they all exist).
+    fn build(
+        table: &std::collections::BTreeMap<String, crate::config::ModelRoute>,
+        index_of: impl Fn(&str) -> Option<usize>,
+    ) -> ModelMap {
+        let mut map = ModelMap::default();
+        for (pattern, route) in table {
+            let resolved: MappedTargets = route
+                .targets()
+                .into_iter()
+                .filter_map(|(name, model)| Some((index_of(name)?, model.map(str::to_string))))
+                .collect();
+            match pattern.strip_suffix('*') {
+                Some(prefix) => map.prefixes.push((prefix.to_string(), resolved)),
+                None => {
+                    map.exact.insert(pattern.clone(), resolved);
+                }
+            }
+        }
+        map.prefixes.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+        map
+    }
+
+    /// The targets for a client model, if the table maps it.
+    pub fn lookup(&self, model: &str) -> Option<&MappedTargets> {
+        self.exact.get(model).or_else(|| {
+            self.prefixes
+                .iter()
+                .find(|(p, _)| model.starts_with(p.as_str()))
+                .map(|(_, t)| t)
+        })
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.exact.is_empty() && self.prefixes.is_empty()
+    }
 }
 
 /// An endpoint, resolved.
@@ -110,6 +162,7 @@ pub struct Endpoint {
     /// Whether any guardrail checks requests (then `summarize` returns text).
     pub request_guards: bool,
     pub targets: Vec<Target>,
+    pub models: ModelMap,
 }
 
 /// What a matched route means.
@@ -122,6 +175,71 @@ pub struct RouteEntry {
     /// Bytes of the request path before the front door's own route path
     /// (endpoint prefix and `/<id>`); what follows is passed through upstream.
     pub strip: usize,
+    /// Index of the route in the front door's `routes`.
+    pub route: usize,
+    /// How a request shows it speaks this endpoint's dialect, for paths that
+    /// several dialects share (`GET /v1/models`).
+    pub marks: Arc<DialectMarks>,
+}
+
+/// Request traits that tell dialects apart on a shared path: the front-door
+/// plugin's own headers (strong: `anthropic-version`), its credential header
+/// or query parameter (weaker: `x-goog-api-key`, `?key=`, `Authorization`).
+#[derive(Debug, Default, Clone)]
+pub struct DialectMarks {
+    /// Front-door plugin id (duplicate routes of one plugin are config mistakes).
+    pub plugin: String,
+    pub headers: Vec<String>,
+    pub auth_header: Option<String>,
+    pub auth_query: Option<String>,
+}
+
+impl DialectMarks {
+    fn from_info(info: &crate::plugin::ProviderInfo) -> DialectMarks {
+        use crate::plugin::AuthScheme;
+        let (auth_header, auth_query) = match &info.auth {
+            AuthScheme::Bearer => (Some("authorization".to_string()), None),
+            AuthScheme::Header(h) => (Some(h.to_ascii_lowercase()), None),
+            AuthScheme::Query(q) => (None, Some(q.clone())),
+            AuthScheme::AwsSigv4(_) | AuthScheme::None => (None, None),
+        };
+        DialectMarks {
+            plugin: info.id.clone(),
+            headers: info
+                .passthrough_headers
+                .iter()
+                .map(|h| h.to_ascii_lowercase())
+                .collect(),
+            auth_header,
+            auth_query,
+        }
+    }
+
+    /// How strongly the request looks like this dialect.
+    fn score(&self, headers: &axum::http::HeaderMap, query: Option<&str>) -> u32 {
+        let mut score = 0;
+        if self
+            .headers
+            .iter()
+            .any(|h| headers.contains_key(h.as_str()))
+        {
+            score += 4;
+        }
+        if let Some(h) = &self.auth_header {
+            if headers.contains_key(h.as_str()) {
+                score += 2;
+            }
+        }
+        if let (Some(q), Some(query)) = (&self.auth_query, query) {
+            if query
+                .split('&')
+                .any(|kv| kv.split_once('=').map_or(kv, |(k, _)| k) == q)
+            {
+                score += 2;
+            }
+        }
+        score
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -130,10 +248,12 @@ enum Seg {
     Var { name: String, suffix: String },
 }
 
-/// Method + path → route, for literal paths and `{var}` patterns.
+/// Method + path → route, for literal paths and `{var}` patterns. A path that
+/// several front doors declare (e.g. `GET /v1/models`) keeps every candidate,
+/// in config order; the request's headers pick among them.
 #[derive(Default)]
 pub struct RouteTable {
-    exact: HashMap<(String, String), RouteEntry>,
+    exact: HashMap<(String, String), Vec<RouteEntry>>,
     patterns: Vec<(String, Vec<Seg>, RouteEntry)>,
 }
 
@@ -145,15 +265,22 @@ pub struct Matched {
 }
 
 impl RouteTable {
+    /// Add a route; false when the same front-door plugin already serves it
+    /// (the earlier endpoint keeps it).
     fn insert(&mut self, method: &str, path: &str, entry: RouteEntry) -> bool {
         let method = method.to_ascii_uppercase();
         if !path.contains('{') {
-            let key = (method, path.to_string());
-            if self.exact.contains_key(&key) {
+            let list = self.exact.entry((method, path.to_string())).or_default();
+            if list.iter().any(|e| e.marks.plugin == entry.marks.plugin) {
                 return false;
             }
-            self.exact.insert(key, entry);
+            list.push(entry);
             return true;
+        }
+        if self.patterns.iter().any(|(m, segs, e)| {
+            *m == method && e.marks.plugin == entry.marks.plugin && same_pattern(segs, path)
+        }) {
+            return false;
         }
         let segs: Vec<Seg> = path
             .split('/')
@@ -171,43 +298,51 @@ impl RouteTable {
         true
     }
 
-    /// Find the route for a request.
-    pub fn lookup(&self, method: &str, path: &str) -> Option<Matched> {
-        if let Some(e) = self.exact.get(&(method.to_string(), path.to_string())) {
+    /// Find the route for a request: among front doors sharing the path, the
+    /// one whose dialect the request's headers show most, else the first.
+    pub fn lookup(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &axum::http::HeaderMap,
+        query: Option<&str>,
+    ) -> Option<Matched> {
+        if let Some(list) = self.exact.get(&(method.to_string(), path.to_string())) {
+            let entry = match list.as_slice() {
+                [one] => one,
+                many => many
+                    .iter()
+                    .rev()
+                    .max_by_key(|e| e.marks.score(headers, query))?,
+            };
             return Some(Matched {
-                entry: e.clone(),
+                entry: entry.clone(),
                 path_model: None,
             });
         }
-        let parts: Vec<&str> = path.split('/').collect();
-        'pat: for (m, segs, entry) in &self.patterns {
-            if m != method || segs.len() != parts.len() {
-                continue;
+        let mut best: Option<(u32, Matched)> = None;
+        for m in self.match_patterns(method, path) {
+            let score = m.entry.marks.score(headers, query);
+            if best.as_ref().is_none_or(|(s, _)| score > *s) {
+                best = Some((score, m));
             }
-            let mut model = None;
-            for (seg, part) in segs.iter().zip(&parts) {
-                match seg {
-                    Seg::Lit(l) if l == part => {}
-                    Seg::Lit(_) => continue 'pat,
-                    Seg::Var { name, suffix } => {
-                        let Some(v) = part.strip_suffix(suffix.as_str()) else {
-                            continue 'pat;
-                        };
-                        if v.is_empty() {
-                            continue 'pat;
-                        }
-                        if entry.model_param.as_deref() == Some(name) {
-                            model = Some(v.to_string());
-                        }
-                    }
-                }
-            }
-            return Some(Matched {
-                entry: entry.clone(),
-                path_model: model,
-            });
         }
-        None
+        best.map(|(_, m)| m)
+    }
+
+    /// Every pattern route that matches, in insertion order.
+    fn match_patterns<'a>(
+        &'a self,
+        method: &'a str,
+        path: &'a str,
+    ) -> impl Iterator<Item = Matched> + 'a {
+        let parts: Vec<&str> = path.split('/').collect();
+        self.patterns.iter().filter_map(move |(m, segs, entry)| {
+            if m != method || segs.len() != parts.len() {
+                return None;
+            }
+            match_segments(segs, &parts, entry)
+        })
     }
 
     pub fn len(&self) -> usize {
@@ -217,6 +352,40 @@ impl RouteTable {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+}
+
+/// Match a split path against a pattern; the model variable's value if any.
+fn match_segments(segs: &[Seg], parts: &[&str], entry: &RouteEntry) -> Option<Matched> {
+    let mut model = None;
+    for (seg, part) in segs.iter().zip(parts) {
+        match seg {
+            Seg::Lit(l) if l == part => {}
+            Seg::Lit(_) => return None,
+            Seg::Var { name, suffix } => {
+                let v = part.strip_suffix(suffix.as_str())?;
+                if v.is_empty() {
+                    return None;
+                }
+                if entry.model_param.as_deref() == Some(name) {
+                    model = Some(v.to_string());
+                }
+            }
+        }
+    }
+    Some(Matched {
+        entry: entry.clone(),
+        path_model: model,
+    })
+}
+
+/// Whether `segs` is the parsed form of `path` (same pattern text).
+fn same_pattern(segs: &[Seg], path: &str) -> bool {
+    let parts: Vec<&str> = path.split('/').collect();
+    segs.len() == parts.len()
+        && segs.iter().zip(&parts).all(|(seg, part)| match seg {
+            Seg::Lit(l) => l == part,
+            Seg::Var { name, suffix } => *part == format!("{{{name}}}{suffix}"),
+        })
 }
 
 /// One generation of serving state.
@@ -345,10 +514,12 @@ impl Runtime {
                     weight: t.weight,
                     options: toml_to_json(&t.options),
                     translate: t.translate,
+                    defaults: t.defaults.clone(),
                     stats,
                 });
             }
-            for r in &front.info.routes {
+            let marks = Arc::new(DialectMarks::from_info(&front.info));
+            for (route, r) in front.info.routes.iter().enumerate() {
                 for (pfx, strip) in [
                     (e.prefix.clone(), e.prefix.len()),
                     (
@@ -362,13 +533,18 @@ impl Runtime {
                         streaming: r.streaming,
                         model_param: r.model_param.clone(),
                         strip,
+                        route,
+                        marks: Arc::clone(&marks),
                     };
                     let path = format!("{pfx}{}", r.path);
                     if !routes.insert(&r.method, &path, entry) {
-                        tracing::warn!(endpoint = %e.name, method = %r.method, path, "route already served by an earlier endpoint");
+                        tracing::warn!(endpoint = %e.name, method = %r.method, path, "route already served by an earlier endpoint of the same front door");
                     }
                 }
             }
+            let models = ModelMap::build(&e.models, |name| {
+                targets.iter().position(|t| t.name == name)
+            });
             endpoints.push(Endpoint {
                 name: e.name.clone(),
                 front,
@@ -377,6 +553,7 @@ impl Runtime {
                 guardrails,
                 request_guards,
                 targets,
+                models,
             });
         }
         let max_body = usize::try_from(config.limits.max_body_mb << 20).unwrap_or(usize::MAX);
@@ -396,6 +573,22 @@ impl Runtime {
 mod tests {
     use super::*;
 
+    use axum::http::{HeaderMap, HeaderValue};
+
+    fn marks(
+        plugin: &str,
+        headers: &[&str],
+        auth: Option<&str>,
+        query: Option<&str>,
+    ) -> Arc<DialectMarks> {
+        Arc::new(DialectMarks {
+            plugin: plugin.to_string(),
+            headers: headers.iter().map(|h| h.to_string()).collect(),
+            auth_header: auth.map(str::to_string),
+            auth_query: query.map(str::to_string),
+        })
+    }
+
     fn entry(endpoint: usize, model_param: Option<&str>) -> RouteEntry {
         RouteEntry {
             endpoint,
@@ -403,34 +596,109 @@ mod tests {
             streaming: false,
             model_param: model_param.map(str::to_string),
             strip: 0,
+            route: 0,
+            marks: marks(&format!("p{endpoint}"), &[], None, None),
         }
+    }
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, HeaderValue::from_static(v));
+        }
+        h
     }
 
     #[test]
     fn routes_match_literals_and_patterns() {
+        let none = HeaderMap::new();
         let mut t = RouteTable::default();
         assert!(t.insert("POST", "/v1/messages", entry(0, None)));
-        assert!(!t.insert("post", "/v1/messages", entry(1, None)));
+        let mut again = entry(1, None);
+        again.marks = marks("p0", &[], None, None);
+        assert!(
+            !t.insert("post", "/v1/messages", again),
+            "same plugin twice"
+        );
         assert!(t.insert(
             "POST",
             "/v1beta/models/{model}:generateContent",
             entry(2, Some("model"))
         ));
-        assert_eq!(t.lookup("POST", "/v1/messages").unwrap().entry.endpoint, 0);
-        assert!(t.lookup("GET", "/v1/messages").is_none());
-        let m = t
-            .lookup("POST", "/v1beta/models/gemini-2.5-pro:generateContent")
-            .unwrap();
+        let lookup = |m: &str, p: &str| t.lookup(m, p, &none, None);
+        assert_eq!(lookup("POST", "/v1/messages").unwrap().entry.endpoint, 0);
+        assert!(lookup("GET", "/v1/messages").is_none());
+        let m = lookup("POST", "/v1beta/models/gemini-2.5-pro:generateContent").unwrap();
         assert_eq!(
             (m.entry.endpoint, m.path_model.as_deref()),
             (2, Some("gemini-2.5-pro"))
         );
-        assert!(t
-            .lookup("POST", "/v1beta/models/:generateContent")
-            .is_none());
-        assert!(t
-            .lookup("POST", "/v1beta/models/x:streamGenerateContent")
-            .is_none());
+        assert!(lookup("POST", "/v1beta/models/:generateContent").is_none());
+        assert!(lookup("POST", "/v1beta/models/x:streamGenerateContent").is_none());
+    }
+
+    #[test]
+    fn shared_paths_go_to_the_dialect_the_request_shows() {
+        let mut t = RouteTable::default();
+        let mut anthropic = entry(0, None);
+        anthropic.marks = marks("anthropic", &["anthropic-version"], Some("x-api-key"), None);
+        let mut openai = entry(1, None);
+        openai.marks = marks("openai", &[], Some("authorization"), None);
+        let mut gemini = entry(2, None);
+        gemini.marks = marks("gemini", &[], Some("x-goog-api-key"), Some("key"));
+        for e in [anthropic, openai, gemini] {
+            assert!(t.insert("GET", "/v1/models", e));
+        }
+        let pick = |h: &[(&'static str, &'static str)], q: Option<&str>| {
+            t.lookup("GET", "/v1/models", &headers(h), q)
+                .unwrap()
+                .entry
+                .endpoint
+        };
+        // No marks at all: the first endpoint in config order.
+        assert_eq!(pick(&[], None), 0);
+        assert_eq!(pick(&[("x-api-key", "k")], None), 0);
+        assert_eq!(pick(&[("authorization", "Bearer k")], None), 1);
+        // Claude Code with a bearer token still sends anthropic-version.
+        assert_eq!(
+            pick(
+                &[
+                    ("authorization", "Bearer k"),
+                    ("anthropic-version", "2023-06-01")
+                ],
+                None
+            ),
+            0
+        );
+        assert_eq!(pick(&[("x-goog-api-key", "k")], None), 2);
+        assert_eq!(pick(&[], Some("key=abc&pageSize=5")), 2);
+        assert_eq!(pick(&[], Some("monkey=1")), 0);
+    }
+
+    #[test]
+    fn model_map_prefers_exact_then_longest_prefix() {
+        use crate::config::ModelRoute;
+        let mut table = std::collections::BTreeMap::new();
+        table.insert("claude-*".to_string(), ModelRoute::One("a".into()));
+        table.insert(
+            "claude-haiku-*".to_string(),
+            ModelRoute::One("b/small".into()),
+        );
+        table.insert(
+            "claude-opus-4-8".to_string(),
+            ModelRoute::Many(vec!["b/gpt-5".into(), "a".into()]),
+        );
+        let m = ModelMap::build(&table, |name| ["a", "b"].iter().position(|t| *t == name));
+        assert_eq!(
+            m.lookup("claude-opus-4-8").unwrap(),
+            &vec![(1, Some("gpt-5".to_string())), (0, None)]
+        );
+        assert_eq!(
+            m.lookup("claude-haiku-4-5").unwrap(),
+            &vec![(1, Some("small".to_string()))]
+        );
+        assert_eq!(m.lookup("claude-sonnet-4-5").unwrap(), &vec![(0, None)]);
+        assert!(m.lookup("gpt-5").is_none());
     }
 
     #[test]

@@ -32,7 +32,7 @@ pub use pv::{
 pub use rt::{Candidate, RouteRequest};
 pub use types::{
     ApiError, ChatRequest, ChatResponse, Dialect, ErrorKind, Operation, StopReason, StreamEvent,
-    TextPart, Usage,
+    TextPart, ThinkingConfig, Usage,
 };
 
 /// Usage with nothing known yet.

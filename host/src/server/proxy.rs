@@ -62,11 +62,16 @@ fn operation_name(op: Operation) -> &'static str {
     }
 }
 
-/// The caller's credential, from `x-api-key` or `Authorization: Bearer`.
-pub(super) fn caller_key(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get("x-api-key")
-        .and_then(|v| v.to_str().ok())
+/// Headers that carry a caller's credential, besides `Authorization: Bearer`.
+const KEY_HEADERS: &[&str] = &["x-api-key", "x-goog-api-key", "api-key"];
+
+/// The caller's credential: `x-api-key` (Anthropic), `x-goog-api-key` (Gemini),
+/// `api-key` (Azure), `Authorization: Bearer`, or the `key` query parameter
+/// (Gemini REST).
+pub(super) fn caller_key<'a>(headers: &'a HeaderMap, query: Option<&'a str>) -> Option<&'a str> {
+    KEY_HEADERS
+        .iter()
+        .find_map(|h| headers.get(*h).and_then(|v| v.to_str().ok()))
         .or_else(|| {
             headers
                 .get("authorization")
@@ -76,8 +81,41 @@ pub(super) fn caller_key(headers: &HeaderMap) -> Option<&str> {
                         .or_else(|| v.strip_prefix("bearer "))
                 })
         })
+        .or_else(|| query_param(query?, "key"))
         .map(str::trim)
         .filter(|k| !k.is_empty())
+}
+
+/// The raw value of a query parameter.
+pub(super) fn query_param<'a>(query: &'a str, name: &str) -> Option<&'a str> {
+    query.split('&').find_map(|kv| match kv.split_once('=') {
+        Some((k, v)) if k == name => Some(v),
+        _ => None,
+    })
+}
+
+/// Append `name=value` to a URL's query, percent-encoding the value.
+pub(super) fn add_query_param(url: &mut String, name: &str, value: &str) {
+    url.push(if url.contains('?') { '&' } else { '?' });
+    url.push_str(name);
+    url.push('=');
+    for b in value.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            url.push(b as char);
+        } else {
+            url.push_str(&format!("%{b:02X}"));
+        }
+    }
+}
+
+/// The query without the `key` parameter (a caller's credential that must not
+/// reach an upstream that gets another one).
+pub(super) fn query_without_key(query: &str) -> String {
+    query
+        .split('&')
+        .filter(|kv| kv.split_once('=').map_or(*kv, |(k, _)| k) != "key")
+        .collect::<Vec<_>>()
+        .join("&")
 }
 
 /// Read the body, refusing more than `limit` bytes.
@@ -183,7 +221,10 @@ pub async fn handle(app: Arc<App>, req: Request<Body>) -> Response<Body> {
     let (parts, body) = req.into_parts();
     let method = parts.method.as_str();
     let path = parts.uri.path();
-    let Some(matched) = rt.routes.lookup(method, path) else {
+    let Some(matched) = rt
+        .routes
+        .lookup(method, path, &parts.headers, parts.uri.query())
+    else {
         return unknown_route(&rt, method, path).await;
     };
     let ep = &rt.endpoints[matched.entry.endpoint];
@@ -208,7 +249,7 @@ pub async fn handle(app: Arc<App>, req: Request<Body>) -> Response<Body> {
     };
 
     // Who is calling.
-    let key = caller_key(&parts.headers);
+    let key = caller_key(&parts.headers, parts.uri.query());
     if !rt.config.client_keys.is_empty() {
         let ok = key.is_some_and(|k| {
             rt.config
@@ -269,23 +310,36 @@ pub async fn handle(app: Arc<App>, req: Request<Body>) -> Response<Body> {
     }
 
     // The attempt plan.
-    let plan = plan(ep, op, &model, stream).await;
+    // A mapped model goes to its targets in order; others to the router.
+    let plan: Vec<(usize, Option<String>)> = match ep.models.lookup(&model) {
+        Some(mapped) => mapped.clone(),
+        None => plan(ep, op, &model, stream)
+            .await
+            .into_iter()
+            .map(|i| (i, None))
+            .collect(),
+    };
 
     let query = parts.uri.query();
     let upstream_path = &path[matched.entry.strip.min(path.len())..];
     let mut last_error: Option<ApiError> = None;
     // The canonical request, decoded on the first attempt that translates.
     let mut canonical: Option<ChatRequest> = None;
-    for (n, idx) in plan.iter().enumerate() {
-        let target = &ep.targets[*idx];
+    for (n, (idx, mapped_model)) in plan.iter().enumerate() {
+        let Some(target) = ep.targets.get(*idx) else {
+            continue;
+        };
         let is_last = n + 1 == plan.len();
         ctx.rec.attempts += 1;
         ctx.rec.target = Some(target.name.clone());
         ctx.rec.provider = Some(target.provider.info.id.clone());
-        let upstream_model = target.model.clone().unwrap_or_else(|| model.clone());
+        let upstream_model = mapped_model
+            .clone()
+            .or_else(|| target.model.clone())
+            .unwrap_or_else(|| model.clone());
         ctx.rec.upstream_model = Some(upstream_model.clone());
 
-        let same = same_dialect(ep, target);
+        let same = same_dialect(ep, target, matched.entry.route);
         // Counting tokens has no canonical answer shape: same-dialect targets
         // always pass it through.
         let translate = !same || (target.translate && op != Operation::CountTokens);
@@ -344,6 +398,8 @@ pub async fn handle(app: Arc<App>, req: Request<Body>) -> Response<Body> {
                 model: upstream_model.clone(),
                 options: target.options.to_string(),
             };
+            let with_defaults = super::translate::apply_defaults(request, &target.defaults);
+            let request = with_defaults.as_ref().unwrap_or(request);
             let up = match target.provider.encode_request(op, request, &info).await {
                 Ok(Ok(up)) => up,
                 Ok(Err(e)) => {
@@ -361,22 +417,24 @@ pub async fn handle(app: Arc<App>, req: Request<Body>) -> Response<Body> {
             };
             let method = axum::http::Method::from_bytes(up.method.as_bytes())
                 .unwrap_or(axum::http::Method::POST);
-            let url = format!("{}{}", target.base_url, up.path);
+            let mut url = format!("{}{}", target.base_url, up.path);
             let headers = super::translate::headers(
                 &parts.headers,
                 target,
                 &up.headers,
                 !rt.config.client_keys.is_empty(),
+                query,
+                &mut url,
             );
             (method, url, headers, Bytes::from(up.body))
         } else {
             // The body to send: the client's bytes unless policy edits them.
-            let rename = target.model.as_ref().filter(|m| **m != model).cloned();
+            let rename = (upstream_model != model).then(|| upstream_model.clone());
             let send_body = if rename.is_none() && text_edits.is_empty() {
                 body.clone()
             } else {
                 let edits = RequestEdits {
-                    model: rename,
+                    model: rename.clone(),
                     texts: text_edits.clone(),
                 };
                 match ep.front.edit(op, &body, &edits).await {
@@ -391,12 +449,34 @@ pub async fn handle(app: Arc<App>, req: Request<Body>) -> Response<Body> {
                     }
                 }
             };
-            let url = match query {
-                Some(q) => format!("{}{upstream_path}?{q}", target.base_url),
-                None => format!("{}{upstream_path}", target.base_url),
+            // Dialects that name the model in the path (Gemini, Bedrock) are
+            // renamed there.
+            let renamed_path;
+            let upstream_path = match (&matched.path_model, &rename) {
+                (Some(old), Some(new)) if old != new => {
+                    renamed_path =
+                        upstream_path.replacen(&format!("/{old}"), &format!("/{new}"), 1);
+                    renamed_path.as_str()
+                }
+                _ => upstream_path,
             };
-            let headers =
-                upstream_headers(&parts.headers, target, !rt.config.client_keys.is_empty());
+            let strip_client_key = !rt.config.client_keys.is_empty();
+            let query = match query {
+                Some(q) if target.api_key.is_some() || strip_client_key => {
+                    Some(query_without_key(q))
+                }
+                q => q.map(str::to_string),
+            };
+            let mut url = match query.as_deref() {
+                Some(q) if !q.is_empty() => format!("{}{upstream_path}?{q}", target.base_url),
+                _ => format!("{}{upstream_path}", target.base_url),
+            };
+            if let (AuthScheme::Query(param), Some(key)) =
+                (&target.provider.info.auth, &target.api_key)
+            {
+                add_query_param(&mut url, param, key);
+            }
+            let headers = upstream_headers(&parts.headers, target, strip_client_key);
             (parts.method.clone(), url, headers, send_body)
         };
 
@@ -506,9 +586,22 @@ pub(super) fn error_chain(e: &dyn std::error::Error) -> String {
     s
 }
 
-fn same_dialect(ep: &Endpoint, target: &Target) -> bool {
+/// Whether the client's bytes can go to `target` as they are: the same plugin,
+/// or the same dialect served on the same route (an OpenAI client to an
+/// OpenAI-compatible server; not to Azure, whose paths differ).
+fn same_dialect(ep: &Endpoint, target: &Target, route: usize) -> bool {
     let (a, b) = (&ep.front.info, &target.provider.info);
-    a.id == b.id || (a.dialect == b.dialect && a.dialect != Dialect::Other)
+    if a.id == b.id {
+        return true;
+    }
+    let Some(r) = a.routes.get(route) else {
+        return false;
+    };
+    a.dialect == b.dialect
+        && a.dialect != Dialect::Other
+        && b.routes
+            .iter()
+            .any(|t| t.path == r.path && t.method.eq_ignore_ascii_case(&r.method))
 }
 
 struct GuardOutcome {
@@ -1079,13 +1172,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn caller_key_from_either_header() {
+    fn caller_key_from_every_dialects_place() {
         let mut h = HeaderMap::new();
-        assert_eq!(caller_key(&h), None);
+        assert_eq!(caller_key(&h, None), None);
+        assert_eq!(caller_key(&h, Some("alt=sse&key=g-q")), Some("g-q"));
+        assert_eq!(caller_key(&h, Some("monkey=1")), None);
         h.insert("authorization", HeaderValue::from_static("Bearer sk-b"));
-        assert_eq!(caller_key(&h), Some("sk-b"));
+        assert_eq!(caller_key(&h, Some("key=g-q")), Some("sk-b"));
+        h.insert("x-goog-api-key", HeaderValue::from_static("g-h"));
+        assert_eq!(caller_key(&h, None), Some("g-h"));
         h.insert("x-api-key", HeaderValue::from_static("sk-a"));
-        assert_eq!(caller_key(&h), Some("sk-a"));
+        assert_eq!(caller_key(&h, None), Some("sk-a"));
+        assert_eq!(query_without_key("alt=sse&key=x&b=2"), "alt=sse&b=2");
+        assert_eq!(query_without_key("key=x"), "");
     }
 
     #[test]

@@ -16,7 +16,8 @@ use super::errors::{api_error, plugin_failure, respond};
 use super::proxy::{apply_usage, error_chain, merge_usage, Ctx};
 use super::App;
 use crate::plugin::{
-    AuthScheme, ErrorKind, Operation, StreamDecoder, StreamEncoder, StreamEvent, Usage,
+    AuthScheme, ChatRequest, ErrorKind, Operation, StreamDecoder, StreamEncoder, StreamEvent,
+    ThinkingConfig, Usage,
 };
 use crate::runtime::{Endpoint, Runtime, Target};
 
@@ -32,6 +33,8 @@ pub(super) fn headers(
     target: &Target,
     plugin_headers: &[crate::plugin::bindings::types::Header],
     strip_client_key: bool,
+    client_query: Option<&str>,
+    url: &mut String,
 ) -> HeaderMap {
     let mut out = HeaderMap::with_capacity(plugin_headers.len() + 4);
     for h in plugin_headers {
@@ -63,7 +66,7 @@ pub(super) fn headers(
         }
     }
     let caller = (!strip_client_key)
-        .then(|| super::proxy::caller_key(client))
+        .then(|| super::proxy::caller_key(client, client_query))
         .flatten()
         .map(str::to_string);
     let Some(key) = target.api_key.clone().or(caller) else {
@@ -72,7 +75,11 @@ pub(super) fn headers(
     let pair = match &target.provider.info.auth {
         AuthScheme::Bearer => Some(("authorization".to_string(), format!("Bearer {key}"))),
         AuthScheme::Header(h) => Some((h.to_ascii_lowercase(), key)),
-        AuthScheme::Query(_) | AuthScheme::AwsSigv4(_) | AuthScheme::None => None,
+        AuthScheme::Query(param) => {
+            super::proxy::add_query_param(url, param, &key);
+            None
+        }
+        AuthScheme::AwsSigv4(_) | AuthScheme::None => None,
     };
     if let Some((n, v)) = pair {
         if let (Ok(n), Ok(mut v)) = (HeaderName::try_from(n), HeaderValue::try_from(v)) {
@@ -81,6 +88,44 @@ pub(super) fn headers(
         }
     }
     out
+}
+
+/// The request with the target's defaults filled in, or `None` when they
+/// change nothing (no copy then).
+pub(super) fn apply_defaults(
+    request: &ChatRequest,
+    d: &crate::config::TargetDefaults,
+) -> Option<ChatRequest> {
+    let max_tokens = match (request.sampling.max_tokens, d.max_tokens, d.max_tokens_cap) {
+        (Some(m), _, Some(cap)) if m > cap => Some(cap),
+        (None, Some(def), cap) => Some(cap.map_or(def, |c| def.min(c))),
+        _ => None,
+    };
+    let thinking = (request.thinking.is_none()
+        && (d.reasoning_effort.is_some() || d.thinking_budget.is_some()))
+    .then(|| ThinkingConfig {
+        enabled: true,
+        budget_tokens: d.thinking_budget,
+        effort: d.reasoning_effort.clone(),
+        summary: None,
+    });
+    let temperature = d
+        .temperature
+        .filter(|_| request.sampling.temperature.is_none());
+    if max_tokens.is_none() && thinking.is_none() && temperature.is_none() {
+        return None;
+    }
+    let mut out = request.clone();
+    if max_tokens.is_some() {
+        out.sampling.max_tokens = max_tokens;
+    }
+    if thinking.is_some() {
+        out.thinking = thinking;
+    }
+    if temperature.is_some() {
+        out.sampling.temperature = temperature;
+    }
+    Some(out)
 }
 
 /// `list-models` for a target of another dialect: the models the endpoint can
