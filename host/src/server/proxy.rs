@@ -198,6 +198,51 @@ async fn unknown_route(rt: &Runtime, method: &str, path: &str) -> Response<Body>
     .await
 }
 
+fn is_websocket_upgrade(headers: &HeaderMap) -> bool {
+    headers
+        .get_all("upgrade")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case("websocket")))
+}
+
+/// A WebSocket upgrade (Codex tries `GET /v1/responses` this way first): the
+/// gateway serves HTTP only, so it answers `426 Upgrade Required` in the
+/// dialect of the route's front door, and the client falls back to POST + SSE.
+async fn refuse_websocket(
+    app: &App,
+    rt: &Runtime,
+    parts: &axum::http::request::Parts,
+    started: Instant,
+) -> Response<Body> {
+    let path = parts.uri.path();
+    let matched = rt
+        .routes
+        .lookup("POST", path, &parts.headers, parts.uri.query());
+    let ep = matched
+        .as_ref()
+        .and_then(|m| rt.endpoints.get(m.entry.endpoint))
+        .or_else(|| rt.default_endpoint.and_then(|i| rt.endpoints.get(i)));
+    let err = api_error(
+        ErrorKind::InvalidRequest,
+        426,
+        "WebSocket connections are not served here; send the request as an HTTP POST (streaming over SSE)",
+    );
+    let resp = respond(ep.map(|e| &*e.front), &err).await;
+    let (id, ts_ms) = new_id();
+    let rec = RequestRecord {
+        id,
+        ts_ms,
+        endpoint: ep.map(|e| e.name.clone()).unwrap_or_default(),
+        front_door: ep.map(|e| e.front.info.id.clone()).unwrap_or_default(),
+        operation: "websocket".to_string(),
+        path: path.to_string(),
+        ..Default::default()
+    };
+    Ctx { started, rec }.finish(app, resp.status().as_u16(), Some(err.message));
+    resp
+}
+
 /// Per-request facts carried to the record.
 pub(super) struct Ctx {
     pub(super) started: Instant,
@@ -221,6 +266,9 @@ pub async fn handle(app: Arc<App>, req: Request<Body>) -> Response<Body> {
     let (parts, body) = req.into_parts();
     let method = parts.method.as_str();
     let path = parts.uri.path();
+    if is_websocket_upgrade(&parts.headers) {
+        return refuse_websocket(&app, &rt, &parts, started).await;
+    }
     let Some(matched) = rt
         .routes
         .lookup(method, path, &parts.headers, parts.uri.query())
