@@ -19,9 +19,39 @@ const ANTHROPIC: &[(&str, f64, f64, f64, f64, f64)] = &[
     ("claude-3-opus", 15.0, 75.0, 18.75, 30.0, 1.50),
 ];
 
+/// (model, input, output, cached input), USD per million. OpenAI bills cache
+/// writes as ordinary input.
+const OPENAI: &[(&str, f64, f64, f64)] = &[
+    ("gpt-5.1", 1.25, 10.0, 0.125),
+    ("gpt-5.1-codex", 1.25, 10.0, 0.125),
+    ("gpt-5", 1.25, 10.0, 0.125),
+    ("gpt-5-codex", 1.25, 10.0, 0.125),
+    ("gpt-5-mini", 0.25, 2.0, 0.025),
+    ("gpt-5-nano", 0.05, 0.40, 0.005),
+    ("gpt-4.1", 2.0, 8.0, 0.50),
+    ("gpt-4.1-mini", 0.40, 1.60, 0.10),
+    ("gpt-4.1-nano", 0.10, 0.40, 0.025),
+    ("gpt-4o", 2.50, 10.0, 1.25),
+    ("gpt-4o-mini", 0.15, 0.60, 0.075),
+    ("o3", 2.0, 8.0, 0.50),
+    ("o4-mini", 1.10, 4.40, 0.275),
+    ("o3-mini", 1.10, 4.40, 0.55),
+];
+
+/// (model, input, output, cached input), USD per million (prompts up to 200k
+/// tokens where the price is tiered).
+const GEMINI: &[(&str, f64, f64, f64)] = &[
+    ("gemini-3-pro-preview", 2.0, 12.0, 0.20),
+    ("gemini-2.5-pro", 1.25, 10.0, 0.125),
+    ("gemini-2.5-flash", 0.30, 2.50, 0.03),
+    ("gemini-2.5-flash-lite", 0.10, 0.40, 0.01),
+    ("gemini-2.0-flash", 0.10, 0.40, 0.025),
+    ("gemini-2.0-flash-lite", 0.075, 0.30, 0.01875),
+];
+
 /// The built-in price table.
 pub fn builtin() -> Vec<ModelPrice> {
-    ANTHROPIC
+    let anthropic = ANTHROPIC
         .iter()
         .map(|&(model, input, output, cw, cw1h, cr)| ModelPrice {
             provider: "anthropic".to_string(),
@@ -31,8 +61,35 @@ pub fn builtin() -> Vec<ModelPrice> {
             cache_read: cr,
             cache_write: cw,
             cache_write_1h: cw1h,
-        })
+        });
+    let simple = |provider: &'static str, table: &'static [(&str, f64, f64, f64)]| {
+        table
+            .iter()
+            .map(move |&(model, input, output, cr)| ModelPrice {
+                provider: provider.to_string(),
+                model: model.to_string(),
+                input,
+                output,
+                cache_read: cr,
+                cache_write: input,
+                cache_write_1h: input,
+            })
+    };
+    anthropic
+        .chain(simple("openai", OPENAI))
+        .chain(simple("gemini", GEMINI))
         .collect()
+}
+
+/// The provider whose list prices a provider plugin's traffic is billed at:
+/// the Responses API and Azure OpenAI at OpenAI's, Bedrock's Claude at
+/// Anthropic's.
+fn price_family(provider: &str) -> &str {
+    match provider {
+        "openai-responses" | "azure-openai" => "openai",
+        "bedrock" => "anthropic",
+        other => other,
+    }
 }
 
 #[derive(serde::Deserialize)]
@@ -112,6 +169,20 @@ fn candidates(model: &str) -> Vec<&str> {
         m = rest;
         out.push(m);
     }
+    // Bedrock ids: `us.anthropic.claude-sonnet-4-5-20250929-v1:0`.
+    if let Some((_, rest)) = m.split_once("anthropic.") {
+        m = rest;
+        out.push(m);
+    }
+    if let Some((base, version)) = m.rsplit_once("-v") {
+        let plain = version
+            .split(':')
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+        if plain {
+            m = base;
+            out.push(m);
+        }
+    }
     if let Some((base, _)) = m.split_once('@') {
         m = base;
         out.push(m);
@@ -125,15 +196,32 @@ fn candidates(model: &str) -> Vec<&str> {
             out.push(base);
         }
     }
+    // OpenAI snapshots: `gpt-5-2025-08-07`.
+    if m.len() > 11 && m.is_char_boundary(m.len() - 11) {
+        let (base, date) = m.split_at(m.len() - 11);
+        let d = date.as_bytes();
+        let shape = d[0] == b'-'
+            && d[5] == b'-'
+            && d[8] == b'-'
+            && [1, 2, 3, 4, 6, 7, 9, 10].iter().all(|&i| d[i].is_ascii_digit());
+        if shape {
+            out.push(base);
+        }
+    }
     out
 }
 
 /// Look a model up in `table`.
 pub fn lookup<'a>(table: &'a [ModelPrice], provider: &str, model: &str) -> Option<&'a ModelPrice> {
+    let family = price_family(provider);
     candidates(model).into_iter().find_map(|name| {
+        let matches =
+            |p: &&ModelPrice, who: &str| p.model == name && (p.provider == who || who.is_empty());
+        // A price configured for the plugin itself wins over its family's.
         table
             .iter()
-            .find(|p| p.model == name && (p.provider == provider || provider.is_empty()))
+            .find(|p| matches(p, provider))
+            .or_else(|| table.iter().find(|p| matches(p, family)))
     })
 }
 
@@ -237,6 +325,46 @@ mod tests {
         }
         assert!(lookup(&t, "anthropic", "gpt-4o").is_none());
         assert!(lookup(&t, "openai", "claude-opus-4-5").is_none());
+        assert!(lookup(&t, "openai-compatible", "gpt-5").is_none());
+    }
+
+    #[test]
+    fn other_providers_priced_at_their_family() {
+        let t = builtin();
+        assert_eq!(
+            lookup(&t, "openai", "gpt-5-2025-08-07").unwrap().model,
+            "gpt-5"
+        );
+        assert_eq!(
+            lookup(&t, "openai-responses", "gpt-5-codex").unwrap().input,
+            1.25
+        );
+        assert_eq!(
+            lookup(&t, "azure-openai", "gpt-4.1-mini").unwrap().model,
+            "gpt-4.1-mini"
+        );
+        assert_eq!(
+            lookup(&t, "gemini", "models/gemini-2.5-flash")
+                .unwrap()
+                .output,
+            2.5
+        );
+        let bedrock = lookup(
+            &t,
+            "bedrock",
+            "us.anthropic.claude-sonnet-4-5-20250929-v1:0",
+        )
+        .unwrap();
+        assert_eq!(
+            (bedrock.provider.as_str(), bedrock.model.as_str()),
+            ("anthropic", "claude-sonnet-4-5")
+        );
+        // OpenAI-style usage: cached prompt tokens at the cached price.
+        let c = cost(
+            lookup(&t, "openai", "gpt-5").unwrap(),
+            &usage(1_000_000, 0, 1_000_000, 0, 0),
+        );
+        assert!((c.total - 1_375_000.0).abs() < 1e-6, "{c:?}");
     }
 
     #[test]
