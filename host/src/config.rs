@@ -198,6 +198,21 @@ pub struct Target {
     /// Request defaults for this target.
     #[serde(default)]
     pub defaults: TargetDefaults,
+    /// AWS signing for providers whose auth scheme is SigV4 (Bedrock). Unset
+    /// fields come from `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
+    /// `AWS_SESSION_TOKEN` and `AWS_REGION`; the region also from the base URL.
+    #[serde(default)]
+    pub aws: AwsAuth,
+}
+
+/// AWS credentials and region for a SigV4 target.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AwsAuth {
+    pub region: Option<String>,
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<String>,
+    pub session_token: Option<String>,
 }
 
 fn default_router() -> String {
@@ -362,6 +377,7 @@ impl Config {
                         options: empty_table(),
                         translate: false,
                         defaults: TargetDefaults::default(),
+                        aws: AwsAuth::default(),
                     }],
                 })
             })

@@ -11,4 +11,5 @@ pub mod plugin;
 pub mod reload;
 pub mod runtime;
 pub mod server;
+pub mod sigv4;
 pub mod store;

@@ -52,6 +52,9 @@ struct ServeArgs {
     /// Directory of .wasm plugins, watched for changes [default: <data-dir>/plugins].
     #[arg(long, env = "TOLLGATE_PLUGIN_DIR")]
     plugin_dir: Option<PathBuf>,
+    /// Compiled-plugin cache, shareable between gateways [default: <data-dir>/cache].
+    #[arg(long, env = "TOLLGATE_CACHE_DIR")]
+    cache_dir: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -130,7 +133,8 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         timeout: Duration::from_millis(fc.limits.plugin_timeout_ms),
         memory_bytes: usize::try_from(fc.limits.plugin_memory_mb << 20).unwrap_or(usize::MAX),
     };
-    let engine = PluginEngine::new(Some(&data_dir.join("cache")), limits)?;
+    let cache_dir = args.cache_dir.unwrap_or_else(|| data_dir.join("cache"));
+    let engine = PluginEngine::new(Some(&cache_dir), limits)?;
     std::fs::create_dir_all(&plugin_dir)
         .with_context(|| format!("creating plugin dir {}", plugin_dir.display()))?;
     let settings = Settings {

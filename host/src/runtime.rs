@@ -99,7 +99,53 @@ pub struct Target {
     pub translate: bool,
     /// Request defaults applied on the translated path.
     pub defaults: crate::config::TargetDefaults,
+    /// Credentials and region for SigV4 providers.
+    pub aws: Option<AwsSigning>,
     pub stats: Arc<TargetStats>,
+}
+
+/// What the host signs a SigV4 target's requests with.
+#[derive(Debug, Clone)]
+pub struct AwsSigning {
+    pub credentials: crate::sigv4::Credentials,
+    pub region: String,
+    pub service: String,
+}
+
+impl AwsSigning {
+    /// Resolve from the target's `aws` table, then the environment, then (for
+    /// the region) the base URL's host.
+    fn resolve(
+        cfg: &crate::config::AwsAuth,
+        base_url: &str,
+        service: &str,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<AwsSigning, String> {
+        let from_env = crate::sigv4::Credentials::from_env(&env);
+        let credentials = match (&cfg.access_key_id, &cfg.secret_access_key) {
+            (Some(id), Some(secret)) => crate::sigv4::Credentials {
+                access_key_id: id.clone(),
+                secret_access_key: secret.clone(),
+                session_token: cfg.session_token.clone(),
+            },
+            (None, None) => from_env.ok_or(
+                "no AWS credentials: set aws.access_key_id and aws.secret_access_key, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY",
+            )?,
+            _ => return Err("aws.access_key_id and aws.secret_access_key go together".into()),
+        };
+        let region = cfg
+            .region
+            .clone()
+            .or_else(|| crate::sigv4::region_from_host(base_url))
+            .or_else(|| env("AWS_REGION"))
+            .or_else(|| env("AWS_DEFAULT_REGION"))
+            .ok_or("no AWS region: set aws.region or AWS_REGION (the base URL names none)")?;
+        Ok(AwsSigning {
+            credentials,
+            region,
+            service: service.to_string(),
+        })
+    }
 }
 
 /// A mapped model's attempts: (target index, upstream model override).
@@ -499,6 +545,21 @@ impl Runtime {
                     .clone()
                     .unwrap_or_else(|| provider.info.default_base_url.clone());
                 let base_url = base_url.trim_end_matches('/').to_string();
+                anyhow::ensure!(
+                    !base_url.is_empty(),
+                    "{}",
+                    ctx(&format!(
+                        "target `{}`: provider `{}` has no default base URL; set base_url",
+                        t.name, t.provider
+                    ))
+                );
+                let aws = match &provider.info.auth {
+                    crate::plugin::AuthScheme::AwsSigv4(service) => Some(
+                        AwsSigning::resolve(&t.aws, &base_url, service, |k| std::env::var(k).ok())
+                            .map_err(|m| anyhow::anyhow!(ctx(&format!("target `{}`: {m}", t.name))))?,
+                    ),
+                    _ => None,
+                };
                 let stats = Arc::clone(
                     stats
                         .lock()
@@ -515,6 +576,7 @@ impl Runtime {
                     options: toml_to_json(&t.options),
                     translate: t.translate,
                     defaults: t.defaults.clone(),
+                    aws,
                     stats,
                 });
             }

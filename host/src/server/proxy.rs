@@ -94,6 +94,48 @@ pub(super) fn query_param<'a>(query: &'a str, name: &str) -> Option<&'a str> {
     })
 }
 
+/// Sign a request for a SigV4 target: the client's own signing headers go, the
+/// gateway's signature comes in.
+fn sign_aws(
+    headers: &mut HeaderMap,
+    method: &axum::http::Method,
+    url: &str,
+    body: &[u8],
+    aws: &crate::runtime::AwsSigning,
+) -> Result<(), crate::sigv4::SignError> {
+    let stale: Vec<HeaderName> = headers
+        .keys()
+        .filter(|n| n.as_str() == "authorization" || n.as_str().starts_with("x-amz-"))
+        .cloned()
+        .collect();
+    for n in stale {
+        headers.remove(&n);
+    }
+    let pairs: Vec<(String, String)> = headers
+        .iter()
+        .filter_map(|(n, v)| Some((n.as_str().to_string(), v.to_str().ok()?.to_string())))
+        .collect();
+    let signed = crate::sigv4::sign(
+        method.as_str(),
+        url,
+        &pairs,
+        body,
+        &aws.credentials,
+        &aws.region,
+        &aws.service,
+        std::time::SystemTime::now(),
+    )?;
+    for (n, v) in signed {
+        if let (Ok(n), Ok(mut v)) = (HeaderName::try_from(n), HeaderValue::try_from(v)) {
+            if n.as_str() == "authorization" || n.as_str() == "x-amz-security-token" {
+                v.set_sensitive(true);
+            }
+            headers.insert(n, v);
+        }
+    }
+    Ok(())
+}
+
 /// Append `name=value` to a URL's query, percent-encoding the value.
 pub(super) fn add_query_param(url: &mut String, name: &str, value: &str) {
     url.push(if url.contains('?') { '&' } else { '?' });
@@ -402,7 +444,7 @@ pub async fn handle(app: Arc<App>, req: Request<Body>) -> Response<Body> {
             ));
             continue;
         }
-        let (method, url, headers, send_body) = if translate {
+        let (method, url, mut headers, send_body) = if translate {
             if op == Operation::ListModels {
                 return super::translate::list_models(&app, ep, target, ctx).await;
             }
@@ -528,6 +570,16 @@ pub async fn handle(app: Arc<App>, req: Request<Body>) -> Response<Body> {
             (parts.method.clone(), url, headers, send_body)
         };
 
+        if let Some(aws) = &target.aws {
+            if let Err(e) = sign_aws(&mut headers, &method, &url, &send_body, aws) {
+                last_error = Some(api_error(
+                    ErrorKind::ApiError,
+                    500,
+                    format!("signing the request to `{}` failed: {e}", target.name),
+                ));
+                continue;
+            }
+        }
         let timeouts = &rt.config.upstream;
         let req = app.client.send(method, &url, headers, send_body);
         target
