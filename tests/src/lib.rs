@@ -1,6 +1,6 @@
 //! Shared pieces of the end-to-end tests: the Anthropic mock upstream, the real
-//! `tollgate` binary as a child process, the real clients (Python SDK, Claude Code)
-//! installed by `scripts/test`, and scratch directories.
+//! `tollgate` binary as a child process, the real clients (Python SDK, Claude Code,
+//! Codex, Gemini CLI) installed by `scripts/test`, and scratch directories.
 
 pub mod mock;
 
@@ -12,13 +12,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-pub use mock::{MockUpstream, RecordedRequest};
+pub use mock::{Dialect, IssuedToolCall, MockUpstream, RecordedRequest};
 
 /// How long the gateway may take to print its listening line.
 pub const GATEWAY_START_TIMEOUT: Duration = Duration::from_secs(30);
 
 const SETUP_HINT: &str = "run `scripts/test` (it installs the test clients into target/clients/ \
-     and exports TOLLGATE_TEST_PYTHON / TOLLGATE_TEST_CLAUDE)";
+     and exports TOLLGATE_TEST_PYTHON / TOLLGATE_TEST_CLAUDE / TOLLGATE_TEST_CODEX / \
+     TOLLGATE_TEST_GEMINI)";
 
 fn client_from_env(var: &str, what: &str) -> PathBuf {
     match std::env::var_os(var) {
@@ -43,6 +44,16 @@ pub fn python() -> PathBuf {
 /// The native Claude Code CLI binary.
 pub fn claude() -> PathBuf {
     client_from_env("TOLLGATE_TEST_CLAUDE", "Claude Code CLI")
+}
+
+/// The native Codex CLI binary (`@openai/codex`'s per-platform package).
+pub fn codex() -> PathBuf {
+    client_from_env("TOLLGATE_TEST_CODEX", "Codex CLI")
+}
+
+/// The Gemini CLI entry script (`@google/gemini-cli`'s `bundle/gemini.js`, run by node).
+pub fn gemini() -> PathBuf {
+    client_from_env("TOLLGATE_TEST_GEMINI", "Gemini CLI")
 }
 
 /// The `tests/clients` directory (scripts the client tests run).
@@ -203,6 +214,9 @@ impl Gateway {
             .arg(&data_dir)
             .args(&config.args)
             .env("RUST_BACKTRACE", "1")
+            // One compiled-plugin cache for every test gateway: each compiles
+            // the built-in plugins once per build, not once per start.
+            .env("TOLLGATE_CACHE_DIR", shared_plugin_cache())
             .env("NO_PROXY", "127.0.0.1,localhost,::1")
             .env_remove("HTTP_PROXY")
             .env_remove("HTTPS_PROXY")
@@ -406,6 +420,15 @@ impl Drop for Gateway {
 }
 
 /// A reqwest client that never uses a proxy.
+/// The compiled-plugin cache shared by test gateways (`target/test-plugin-cache`).
+pub fn shared_plugin_cache() -> PathBuf {
+    tollgate_bin()
+        .parent()
+        .and_then(Path::parent)
+        .map(|target| target.join("test-plugin-cache"))
+        .unwrap_or_else(|| std::env::temp_dir().join("tollgate-test-plugin-cache"))
+}
+
 pub fn http_client() -> reqwest::Client {
     reqwest::Client::builder()
         .no_proxy()
@@ -839,4 +862,66 @@ impl Traffic {
         }
         report
     }
+}
+
+/// A gateway config translating between dialects: one endpoint per front door (named
+/// after it), each with the single target `mock` of `provider` at `base_url`, whose
+/// credential is `api_key`, and the model mappings `(client model, upstream model)`
+/// (`"client" = "mock/upstream"`). Models not mapped reach the upstream unchanged.
+pub fn translated_config(
+    front_doors: &[&str],
+    provider: &str,
+    base_url: &str,
+    api_key: &str,
+    models: &[(&str, &str)],
+) -> String {
+    let mut toml = String::new();
+    for door in front_doors {
+        toml.push_str(&format!(
+            "[[endpoints]]\nname = \"{door}\"\nfront_door = \"{door}\"\n"
+        ));
+        if !models.is_empty() {
+            toml.push_str("[endpoints.models]\n");
+            for (client, upstream) in models {
+                toml.push_str(&format!("\"{client}\" = \"mock/{upstream}\"\n"));
+            }
+        }
+        toml.push_str(&format!(
+            "[[endpoints.targets]]\nname = \"mock\"\nprovider = \"{provider}\"\n\
+             base_url = \"{base_url}\"\napi_key = \"{api_key}\"\n\n"
+        ));
+    }
+    toml
+}
+
+/// Runs `tests/clients/<script>` with the test venv's Python, `GATEWAY_URL=base_url`
+/// and `env`, in a scratch home, with a deadline.
+pub async fn run_python_check(
+    script: &str,
+    base_url: &str,
+    env: &[(&str, &str)],
+    timeout: Duration,
+) -> std::process::Output {
+    let home = TempDir::new("python-home");
+    let mut command = client_command(&python(), home.path());
+    command
+        .arg(clients_dir().join(script))
+        .env("GATEWAY_URL", base_url)
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .env("PYTHONWARNINGS", "ignore");
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    run_client(command, timeout).await
+}
+
+/// The last line of a client's stdout that parses as a JSON object (a check script's
+/// summary), or `Null`.
+pub fn last_json_line(output: &std::process::Output) -> serde_json::Value {
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .rev()
+        .find_map(|l| serde_json::from_str::<serde_json::Value>(l.trim()).ok())
+        .filter(serde_json::Value::is_object)
+        .unwrap_or(serde_json::Value::Null)
 }

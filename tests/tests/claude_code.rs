@@ -1,14 +1,17 @@
 //! The real Claude Code CLI (`claude -p`, native binary from npm) through the gateway
 //! to the mock upstream: a plain answer, and a full tool round trip (the CLI runs
 //! `echo` and sends the tool_result back). Each has a control run straight at the mock.
+//! The tool round trip also runs translated to an OpenAI-format upstream.
 
 use std::time::Duration;
 
 use serde_json::Value;
-use tollgate_tests::mock::{DEFAULT_REPLY, TOOL_RESULT_PREFIX, TOOL_TEST_MARKER, TOOL_TEST_OUTPUT};
+use tollgate_tests::mock::{
+    DEFAULT_REPLY, TOOL_RESULT_PREFIX, TOOL_TEST_COMMAND, TOOL_TEST_MARKER, TOOL_TEST_OUTPUT,
+};
 use tollgate_tests::{
-    claude, client_command, describe_output, run_client, Gateway, GatewayConfig, MockUpstream,
-    RecordedRequest, TempDir,
+    claude, client_command, describe_output, run_client, translated_config, Gateway, GatewayConfig,
+    MockUpstream, RecordedRequest, TempDir,
 };
 
 const CLAUDE_TIMEOUT: Duration = Duration::from_secs(90);
@@ -255,6 +258,158 @@ async fn claude_code_tool_round_trip_through_canonical_translation() {
         assert!(
             body.get(field).is_some(),
             "`{field}` survives translation: {body}"
+        );
+    }
+}
+
+/// Claude Code through the gateway to an OpenAI-format upstream (front door
+/// `anthropic`, target provider `openai`, every model mapped to `gpt-5.2`): the tool
+/// round trip works, every agent request reached the upstream as a streamed Chat
+/// Completions request with Claude Code's tools as functions, and the tool result went
+/// back as a `tool` message under the id of the upstream's call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn claude_code_tool_round_trip_to_openai_upstream() {
+    const UPSTREAM_MODEL: &str = "gpt-5.2";
+    const UPSTREAM_KEY: &str = "sk-openai-upstream";
+    let mock = MockUpstream::start().await;
+    let dir = TempDir::new("claude-openai");
+    let config = dir.path().join("tollgate.toml");
+    let mut toml = translated_config(
+        &["anthropic"],
+        "openai",
+        &mock.base_url(),
+        UPSTREAM_KEY,
+        &[],
+    );
+    toml.push_str(&format!("model = \"{UPSTREAM_MODEL}\"\n"));
+    std::fs::write(&config, toml).expect("config");
+    let gateway = GatewayConfig::default().config(&config).start();
+    let run = run_claude(gateway.url(), &tool_prompt(), TOOL_ARGS).await;
+    let requests = mock.generation_requests();
+    let context = format!(
+        "{}\n--- requests the mock received ---\n{}\n--- gateway stderr ---\n{}",
+        run.diagnostics,
+        requests
+            .iter()
+            .map(|r| format!(
+                "{} {} {}",
+                r.method,
+                r.path,
+                String::from_utf8_lossy(&r.body)
+            ))
+            .collect::<Vec<_>>()
+            .join("\n"),
+        gateway.stderr()
+    );
+    let text = run.result["result"].as_str().unwrap_or_default();
+    assert!(
+        text.contains(TOOL_RESULT_PREFIX) && text.contains(TOOL_TEST_OUTPUT),
+        "result: {text:?}\n{context}"
+    );
+
+    assert!(!requests.is_empty(), "{context}");
+    for r in &requests {
+        assert!(
+            r.is_chat_completions(),
+            "{} {}\n{context}",
+            r.method,
+            r.path
+        );
+        assert_eq!(r.model().as_deref(), Some(UPSTREAM_MODEL), "{context}");
+        assert_eq!(
+            r.header("authorization"),
+            Some(format!("Bearer {UPSTREAM_KEY}").as_str()),
+            "{context}"
+        );
+        assert!(r.header("x-api-key").is_none(), "{context}");
+    }
+    let main: Vec<&RecordedRequest> = requests
+        .iter()
+        .filter(|r| r.tool_names().iter().any(|n| n == "Bash"))
+        .collect();
+    assert!(
+        main.len() >= 2,
+        "the tool result came back in a second request\n{context}"
+    );
+    for r in &main {
+        assert!(r.is_stream(), "the agent's requests stream\n{context}");
+        let body = r.json().unwrap_or_default();
+        assert_eq!(body["stream_options"]["include_usage"], true, "{context}");
+        for tool in body["tools"].as_array().into_iter().flatten() {
+            assert_eq!(
+                tool["type"], "function",
+                "tools as functions: {tool}\n{context}"
+            );
+            assert!(tool["function"]["name"].is_string(), "{tool}\n{context}");
+            assert_eq!(
+                tool["function"]["parameters"]["type"], "object",
+                "{tool}\n{context}"
+            );
+        }
+        let messages = body["messages"].as_array().cloned().unwrap_or_default();
+        assert!(
+            messages
+                .first()
+                .is_some_and(|m| m["role"] == "system" || m["role"] == "developer"),
+            "Claude Code's system prompt → a system message\n{context}"
+        );
+    }
+
+    let issued: Vec<String> = mock
+        .issued_tool_calls()
+        .into_iter()
+        .filter(|c| c.name == "Bash")
+        .filter_map(|c| c.id)
+        .collect();
+    let round_trip = main
+        .iter()
+        .find(|r| !r.tool_results().is_empty())
+        .unwrap_or_else(|| panic!("a request ending in the tool result\n{context}"));
+    let body = round_trip.json().unwrap_or_default();
+    let messages = body["messages"].as_array().cloned().unwrap_or_default();
+    let tool_message = messages.last().expect("messages");
+    assert_eq!(tool_message["role"], "tool", "{context}");
+    assert!(
+        tool_message["content"]
+            .to_string()
+            .contains(TOOL_TEST_OUTPUT),
+        "{context}"
+    );
+    let id = tool_message["tool_call_id"].as_str().unwrap_or_default();
+    assert!(
+        issued.iter().any(|i| i == id),
+        "the tool result answers the upstream's call id ({id:?}, issued {issued:?})\n{context}"
+    );
+    let assistant = messages
+        .iter()
+        .rev()
+        .find(|m| m["role"] == "assistant")
+        .unwrap_or_else(|| panic!("an assistant turn\n{context}"));
+    let calls = assistant["tool_calls"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let call = calls
+        .iter()
+        .find(|c| c["id"] == id)
+        .unwrap_or_else(|| panic!("the assistant turn holds call {id}: {assistant}\n{context}"));
+    assert_eq!(call["type"], "function", "{context}");
+    assert_eq!(call["function"]["name"], "Bash", "{context}");
+    let args: Value =
+        serde_json::from_str(call["function"]["arguments"].as_str().unwrap_or("null"))
+            .unwrap_or(Value::Null);
+    assert_eq!(args["command"], TOOL_TEST_COMMAND, "{context}");
+
+    let records = gateway.wait_for_records(2, Duration::from_secs(5)).await;
+    let ok: Vec<_> = records
+        .iter()
+        .filter(|r| r["status"] == 200 && r["stream"] == true)
+        .collect();
+    assert!(ok.len() >= 2, "{records:#?}");
+    for r in ok {
+        assert!(
+            r["output_tokens"].as_u64().is_some_and(|t| t > 0),
+            "usage read from the OpenAI stream: {r}"
         );
     }
 }
