@@ -9,10 +9,16 @@ use std::process::Command;
 /// (name the host knows the plugin by, file cargo produces).
 const BUILTIN: &[(&str, &str)] = &[
     ("provider-anthropic", "provider_anthropic.wasm"),
-    ("provider-openai-responses", "provider_openai_responses.wasm"),
+    (
+        "provider-openai-responses",
+        "provider_openai_responses.wasm",
+    ),
     ("provider-bedrock", "provider_bedrock.wasm"),
     ("provider-openai", "provider_openai.wasm"),
-    ("provider-openai-compatible", "provider_openai_compatible.wasm"),
+    (
+        "provider-openai-compatible",
+        "provider_openai_compatible.wasm",
+    ),
     ("provider-azure-openai", "provider_azure_openai.wasm"),
     ("provider-gemini", "provider_gemini.wasm"),
     ("router-weighted", "router_weighted.wasm"),

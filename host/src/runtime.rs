@@ -556,7 +556,9 @@ impl Runtime {
                 let aws = match &provider.info.auth {
                     crate::plugin::AuthScheme::AwsSigv4(service) => Some(
                         AwsSigning::resolve(&t.aws, &base_url, service, |k| std::env::var(k).ok())
-                            .map_err(|m| anyhow::anyhow!(ctx(&format!("target `{}`: {m}", t.name))))?,
+                            .map_err(|m| {
+                                anyhow::anyhow!(ctx(&format!("target `{}`: {m}", t.name)))
+                            })?,
                     ),
                     _ => None,
                 };

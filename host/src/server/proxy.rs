@@ -245,7 +245,10 @@ fn is_websocket_upgrade(headers: &HeaderMap) -> bool {
         .get_all("upgrade")
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .any(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case("websocket")))
+        .any(|v| {
+            v.split(',')
+                .any(|t| t.trim().eq_ignore_ascii_case("websocket"))
+        })
 }
 
 /// A WebSocket upgrade (Codex tries `GET /v1/responses` this way first): the

@@ -203,7 +203,9 @@ fn candidates(model: &str) -> Vec<&str> {
         let shape = d[0] == b'-'
             && d[5] == b'-'
             && d[8] == b'-'
-            && [1, 2, 3, 4, 6, 7, 9, 10].iter().all(|&i| d[i].is_ascii_digit());
+            && [1, 2, 3, 4, 6, 7, 9, 10]
+                .iter()
+                .all(|&i| d[i].is_ascii_digit());
         if shape {
             out.push(base);
         }
