@@ -2,7 +2,7 @@
 # Tollgate's benchmark: the gateway against a fast mock upstream on loopback, every
 # scenario measured direct and through the gateway with the same client and bodies.
 #
-#   bench/run.sh                 # full run (about 2 minutes after the build)
+#   bench/run.sh                 # full run (about 4 minutes after the build)
 #   BENCH_SCALE=0.2 bench/run.sh # quick smoke run
 #
 # Pinning (2-core machine): the gateway alone on core 0; the mock upstream and the load
@@ -81,18 +81,29 @@ GATEWAY_PID=$!
 PIDS+=("$GATEWAY_PID")
 GATEWAY_URL="$(wait_for_line "$WORK/gateway.out" "listening on" "$GATEWAY_PID" | sed 's/.*listening on //')"
 
+echo "== start translating gateway (core $GATEWAY_CORE): bench/translated.toml"
+TOLLGATE_BENCH_MOCK_URL="$MOCK_URL" \
+    taskset -c "$GATEWAY_CORE" "$BIN/tollgate" serve \
+    --config "$ROOT/bench/translated.toml" \
+    --listen 127.0.0.1:0 --data-dir "$WORK/data-translated" \
+    >"$WORK/translated.out" 2>"$WORK/translated.err" &
+TRANSLATED_PID=$!
+PIDS+=("$TRANSLATED_PID")
+TRANSLATED_URL="$(wait_for_line "$WORK/translated.out" "listening on" "$TRANSLATED_PID" | sed 's/.*listening on //')"
+
 echo "== start reference minimal proxy (core $GATEWAY_CORE)"
 taskset -c "$GATEWAY_CORE" "$BIN/tollgate-nullproxy" --listen 127.0.0.1:0 --upstream "$MOCK_URL" \
     >"$WORK/nullproxy.out" 2>"$WORK/nullproxy.err" &
 NULL_PID=$!
 PIDS+=("$NULL_PID")
 NULL_URL="$(wait_for_line "$WORK/nullproxy.out" "listening on" "$NULL_PID" | sed 's/.*listening on //')"
-echo "   mock $MOCK_URL (pid $MOCK_PID), gateway $GATEWAY_URL (pid $GATEWAY_PID), minimal proxy $NULL_URL (pid $NULL_PID)"
+echo "   mock $MOCK_URL (pid $MOCK_PID), gateway $GATEWAY_URL (pid $GATEWAY_PID), translating gateway $TRANSLATED_URL (pid $TRANSLATED_PID), minimal proxy $NULL_URL (pid $NULL_PID)"
 
 CPU_MODEL="$(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //' || true)"
 NOTES=(
     "Machine: $(nproc) cores (${CPU_MODEL:-unknown CPU}), Linux $(uname -r), $(rustc --version)."
-    "Pinning: gateway on core $GATEWAY_CORE (taskset), with the idle-while-unmeasured minimal proxy; mock upstream and load generator share core $CLIENT_CORE."
+    "Pinning: gateway on core $GATEWAY_CORE (taskset), with the idle-while-unmeasured translating gateway and minimal proxy; mock upstream and load generator share core $CLIENT_CORE."
+    "Translating gateway: same binary, bench/translated.toml (Anthropic front door → openai target; openai-responses front door → anthropic target; one target each, built-in router and price table, sled trace record)."
     "Minimal proxy: tollgate-nullproxy (bench/), hyper HTTP/1.1, body read whole then forwarded on a keep-alive upstream connection, no plugins: the cost of the extra hop alone."
     "Gateway: built-in default config (provider-anthropic summarize, router-weighted, cost-pricetable, sled trace record); git $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet HEAD -- host plugins wit 2>/dev/null || echo ' + local changes')."
 )
@@ -101,6 +112,7 @@ for n in "${NOTES[@]}"; do NOTE_ARGS+=(--note "$n"); done
 
 echo "== load: $(cut -d' ' -f1-3 /proc/loadavg) (1/5/15 min); a load well above 0 means the numbers carry noise"
 echo "== run scenarios (scale $SCALE)"
-timeout 600 taskset -c "$CLIENT_CORE" "$BIN/tollgate-loadgen" suite \
+timeout 900 taskset -c "$CLIENT_CORE" "$BIN/tollgate-loadgen" suite \
     --direct "$MOCK_URL" --gateway "$GATEWAY_URL" --gateway-pid "$GATEWAY_PID" --reference "$NULL_URL" \
+    --translated "$TRANSLATED_URL" --translated-pid "$TRANSLATED_PID" \
     --scale "$SCALE" --out "$OUT" "${NOTE_ARGS[@]}"

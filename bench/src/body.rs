@@ -1,5 +1,6 @@
-//! Request bodies: valid Anthropic Messages requests for the mock's `bench` model,
-//! padded to a chosen size with a realistic multi-turn conversation.
+//! Request bodies: valid Anthropic Messages, OpenAI Chat Completions and OpenAI
+//! Responses requests for the mock's `bench` model, padded to a chosen size with a
+//! realistic multi-turn conversation.
 
 use bytes::Bytes;
 use serde_json::{json, Value};
@@ -12,34 +13,120 @@ fn filler(len: usize) -> String {
     FILLER.chars().cycle().take(len).collect()
 }
 
-fn request(stream: bool, texts: &[String]) -> Value {
-    let messages: Vec<Value> = texts
-        .iter()
-        .enumerate()
-        .map(|(i, text)| {
-            let role = if i % 2 == 0 { "user" } else { "assistant" };
-            json!({"role": role, "content": [{"type": "text", "text": text}]})
-        })
-        .collect();
-    json!({
-        "model": "bench",
-        "max_tokens": 256,
-        "stream": stream,
-        "system": [{"type": "text", "text": "You are a benchmark. Answer briefly."}],
-        "messages": messages,
-    })
+/// A client dialect the benchmark speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub enum Dialect {
+    /// Anthropic Messages, `POST /v1/messages`.
+    Anthropic,
+    /// OpenAI Chat Completions, `POST /v1/chat/completions`.
+    OpenAiChat,
+    /// OpenAI Responses, `POST /v1/responses`.
+    Responses,
+}
+
+impl Dialect {
+    pub fn path(self) -> &'static str {
+        match self {
+            Dialect::Anthropic => "/v1/messages",
+            Dialect::OpenAiChat => "/v1/chat/completions",
+            Dialect::Responses => "/v1/responses",
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Dialect::Anthropic => "Anthropic Messages",
+            Dialect::OpenAiChat => "OpenAI Chat Completions",
+            Dialect::Responses => "OpenAI Responses",
+        }
+    }
+}
+
+const SYSTEM: &str = "You are a benchmark. Answer briefly.";
+
+fn request(dialect: Dialect, model: &str, stream: bool, texts: &[String]) -> Value {
+    let role = |i: usize| {
+        if i.is_multiple_of(2) {
+            "user"
+        } else {
+            "assistant"
+        }
+    };
+    match dialect {
+        Dialect::Anthropic => {
+            let messages: Vec<Value> = texts
+                .iter()
+                .enumerate()
+                .map(|(i, text)| json!({"role": role(i), "content": [{"type": "text", "text": text}]}))
+                .collect();
+            json!({
+                "model": model,
+                "max_tokens": 256,
+                "stream": stream,
+                "system": [{"type": "text", "text": SYSTEM}],
+                "messages": messages,
+            })
+        }
+        Dialect::OpenAiChat => {
+            let mut messages = vec![json!({"role": "system", "content": SYSTEM})];
+            messages.extend(
+                texts
+                    .iter()
+                    .enumerate()
+                    .map(|(i, text)| json!({"role": role(i), "content": text})),
+            );
+            let mut v = json!({
+                "model": model,
+                "max_completion_tokens": 256,
+                "stream": stream,
+                "messages": messages,
+            });
+            if stream {
+                v["stream_options"] = json!({"include_usage": true});
+            }
+            v
+        }
+        Dialect::Responses => {
+            let input: Vec<Value> = texts
+                .iter()
+                .enumerate()
+                .map(|(i, text)| {
+                    let kind = if i.is_multiple_of(2) {
+                        "input_text"
+                    } else {
+                        "output_text"
+                    };
+                    json!({"type": "message", "role": role(i), "content": [{"type": kind, "text": text}]})
+                })
+                .collect();
+            json!({
+                "model": model,
+                "max_output_tokens": 256,
+                "stream": stream,
+                "store": false,
+                "instructions": SYSTEM,
+                "input": input,
+            })
+        }
+    }
 }
 
 /// A Messages request of about `target` bytes (within a few bytes): one user turn for
 /// small sizes, otherwise alternating user/assistant turns of about 4 KB each, ending
 /// with a user turn, as an agent's history looks.
 pub fn messages_body(target: usize, stream: bool) -> Bytes {
+    body(Dialect::Anthropic, "bench", target, stream)
+}
+
+/// A request in `dialect` for `model`, of about `target` bytes, shaped like
+/// [`messages_body`] (the same conversation in each dialect).
+pub fn body(dialect: Dialect, model: &str, target: usize, stream: bool) -> Bytes {
     let mut turns = (target / 4096).max(1);
     if turns.is_multiple_of(2) {
         turns += 1;
     }
     let empty = vec![String::new(); turns];
-    let base = serde_json::to_vec(&request(stream, &empty))
+    let base = serde_json::to_vec(&request(dialect, model, stream, &empty))
         .map_or(0, |v| v.len())
         .min(target);
     let room = target - base;
@@ -48,7 +135,7 @@ pub fn messages_body(target: usize, stream: bool) -> Bytes {
     if let Some(last) = texts.last_mut() {
         *last = filler(per + room % turns);
     }
-    Bytes::from(serde_json::to_vec(&request(stream, &texts)).unwrap_or_default())
+    Bytes::from(serde_json::to_vec(&request(dialect, model, stream, &texts)).unwrap_or_default())
 }
 
 /// Parses a size like `1k`, `200k`, `1m` or `512` into bytes (k = 1024).
@@ -82,6 +169,19 @@ mod tests {
             let messages = v["messages"].as_array().expect("messages");
             assert_eq!(messages.len() % 2, 1);
             assert_eq!(messages.last().expect("last")["role"], "user");
+        }
+    }
+
+    #[test]
+    fn every_dialect_gets_the_asked_size() {
+        for dialect in [Dialect::Anthropic, Dialect::OpenAiChat, Dialect::Responses] {
+            for stream in [false, true] {
+                let b = body(dialect, "bench-20", 1024, stream);
+                assert!(b.len().abs_diff(1024) <= 4, "{dialect:?} {}", b.len());
+                let v: Value = serde_json::from_slice(&b).expect("JSON");
+                assert_eq!(v["model"], "bench-20");
+                assert_eq!(v["stream"], stream);
+            }
         }
     }
 

@@ -11,6 +11,8 @@ use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 
+use crate::body::Dialect;
+
 /// Where requests go: a loopback `host:port` (this tool refuses anything else).
 #[derive(Debug, Clone)]
 pub struct Target {
@@ -92,6 +94,28 @@ impl Spec {
             headers,
             stream,
         }
+    }
+
+    /// A `POST` in `dialect` with the headers its clients send (Anthropic:
+    /// `x-api-key` and `anthropic-version`; OpenAI: a bearer key), plus mock control
+    /// headers.
+    pub fn for_dialect(
+        dialect: Dialect,
+        body: Bytes,
+        stream: bool,
+        mock_headers: &[(&str, String)],
+    ) -> Spec {
+        let mut spec = Spec::messages(body, stream, mock_headers);
+        spec.path = dialect.path().to_owned();
+        if dialect != Dialect::Anthropic {
+            spec.headers
+                .retain(|(n, _)| n.as_str() != "x-api-key" && n.as_str() != "anthropic-version");
+            spec.headers.push((
+                http::header::AUTHORIZATION,
+                HeaderValue::from_static("Bearer sk-bench"),
+            ));
+        }
+        spec
     }
 
     fn request(&self, host: &str) -> anyhow::Result<Request<Full<Bytes>>> {
@@ -213,12 +237,54 @@ impl Conn {
         }
         let total = start.elapsed();
         let stream = analyze_stream(&buf, &frames, start_wall);
-        anyhow::ensure!(stream.deltas > 0, "stream had no content_block_delta event");
+        anyhow::ensure!(stream.deltas > 0, "stream had no content delta event");
         Ok(Outcome {
             head,
             total,
             body_bytes: buf.len(),
             stream: Some(stream),
+        })
+    }
+}
+
+/// A whole answer, for checking it (not timed).
+#[derive(Debug, Clone)]
+pub struct Fetched {
+    pub status: http::StatusCode,
+    pub content_type: String,
+    pub body: Bytes,
+}
+
+impl Conn {
+    /// Sends one request and returns the answer as it is, whatever its status.
+    pub async fn fetch(&mut self, spec: &Spec) -> anyhow::Result<Fetched> {
+        self.sender
+            .ready()
+            .await
+            .context("connection closed by the server")?;
+        let request = spec.request(&self.host)?;
+        let response = self
+            .sender
+            .send_request(request)
+            .await
+            .context("sending the request")?;
+        let status = response.status();
+        let content_type = response
+            .headers()
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .context("reading the body")?
+            .to_bytes();
+        Ok(Fetched {
+            status,
+            content_type,
+            body,
         })
     }
 }
@@ -241,10 +307,19 @@ fn find_all(haystack: &[u8], needle: &[u8]) -> Vec<usize> {
     out
 }
 
+/// What marks a content delta event, in each dialect's stream: Anthropic's
+/// `content_block_delta`, Responses' `response.output_text.delta`, and a Chat
+/// Completions chunk whose delta starts with `content` (the role chunk starts with
+/// `role`; the mock's bench chunks are written this way).
+const DELTA_MARKERS: &[&[u8]] = &[
+    b"event: content_block_delta\n",
+    b"event: response.output_text.delta\n",
+    b"\"delta\":{\"content\":\"",
+];
+
 /// Locates the delta events in a received stream and times them by the frame in
 /// which each event's last byte arrived.
 fn analyze_stream(buf: &[u8], frames: &[(u64, usize)], start_wall: SystemTime) -> StreamTiming {
-    const EVENT: &[u8] = b"event: content_block_delta\n";
     const STAMP: &[u8] = b"\"text\":\"t";
     let start_wall_ns = start_wall
         .duration_since(UNIX_EPOCH)
@@ -255,7 +330,12 @@ fn analyze_stream(buf: &[u8], frames: &[(u64, usize)], start_wall: SystemTime) -
     };
     let mut times = Vec::new();
     let mut delivery_ns = Vec::new();
-    for pos in find_all(buf, EVENT) {
+    let mut positions: Vec<usize> = DELTA_MARKERS
+        .iter()
+        .flat_map(|m| find_all(buf, m))
+        .collect();
+    positions.sort_unstable();
+    for pos in positions {
         // The event ends at the blank line after it.
         let rest = &buf[pos..];
         let end = find_all(rest, b"\n\n")
@@ -324,5 +404,21 @@ mod tests {
         assert_eq!(st.ttft, Duration::from_nanos(500));
         assert_eq!(st.mean_gap, Duration::from_nanos(2000));
         assert_eq!(st.delivery_ns, vec![500 - 1000, 2500 - 3000]);
+    }
+
+    #[test]
+    fn deltas_of_every_dialect_are_found() {
+        let chat = "data: {\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"}}]}\n\n\
+                    data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"tok \"}}]}\n\n\
+                    data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"tok \"}}]}\n\n\
+                    data: [DONE]\n\n";
+        let responses = "event: response.created\ndata: {}\n\n\
+                         event: response.output_text.delta\ndata: {\"delta\":\"tok \"}\n\n\
+                         event: response.output_text.done\ndata: {}\n\n";
+        for (text, n) in [(chat, 2), (responses, 1)] {
+            let frames = vec![(100, text.len())];
+            let st = analyze_stream(text.as_bytes(), &frames, UNIX_EPOCH);
+            assert_eq!(st.deltas, n, "{text}");
+        }
     }
 }

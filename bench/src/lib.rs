@@ -7,3 +7,4 @@ pub mod client;
 pub mod run;
 pub mod stats;
 pub mod suite;
+pub mod validate;

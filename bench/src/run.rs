@@ -9,53 +9,76 @@ use serde::Serialize;
 use crate::client::{nanos, Conn, Outcome, Spec, Target};
 use crate::stats::Summary;
 
+/// One side of a concurrency-1 measurement: where to send what, and optionally the
+/// pid of the process serving it (to charge its CPU time to this side).
+#[derive(Debug, Clone)]
+pub struct Leg {
+    pub target: Target,
+    pub spec: Spec,
+    pub watch_pid: Option<u32>,
+}
+
+/// What one leg measured.
+#[derive(Debug, Clone, Default)]
+pub struct LegResult {
+    pub outcomes: Vec<Outcome>,
+    /// CPU seconds of the leg's watched process over the whole measured phase (the
+    /// other legs do not touch it, so its background work lands here too).
+    pub cpu_seconds: Option<f64>,
+}
+
 /// Runs `warmup` unrecorded requests, then `count` recorded ones, on one keep-alive
-/// connection per target, one request at a time. Targets take turns in blocks of
-/// `block` requests, so background noise falls on each of them alike.
-///
-/// With `watch_pid`, also returns that process's CPU seconds over the measured phase.
+/// connection per leg, one request at a time. Legs take turns in blocks of `block`
+/// requests, so background noise falls on each of them alike.
 pub async fn latency(
-    targets: &[Target],
-    spec: &Spec,
+    legs: &[Leg],
     warmup: usize,
     count: usize,
     block: usize,
-    watch_pid: Option<u32>,
-) -> anyhow::Result<(Vec<Vec<Outcome>>, Option<f64>)> {
-    let mut conns = Vec::with_capacity(targets.len());
-    for t in targets {
-        conns.push(Conn::connect(t).await?);
+) -> anyhow::Result<Vec<LegResult>> {
+    let mut conns = Vec::with_capacity(legs.len());
+    for leg in legs {
+        conns.push(Conn::connect(&leg.target).await?);
     }
-    for (conn, t) in conns.iter_mut().zip(targets) {
+    for (conn, leg) in conns.iter_mut().zip(legs) {
         for _ in 0..warmup {
-            conn.send(spec, true)
+            conn.send(&leg.spec, true)
                 .await
-                .with_context(|| format!("warm-up request to {}", t.host))?;
+                .with_context(|| format!("warm-up request to {}", leg.target.host))?;
         }
     }
-    let mut out: Vec<Vec<Outcome>> = targets.iter().map(|_| Vec::with_capacity(count)).collect();
+    let mut out: Vec<Vec<Outcome>> = legs.iter().map(|_| Vec::with_capacity(count)).collect();
     let block = block.max(1);
-    let cpu0 = watch_pid.and_then(cpu_seconds);
+    let cpu0: Vec<Option<f64>> = legs
+        .iter()
+        .map(|l| l.watch_pid.and_then(cpu_seconds))
+        .collect();
     let mut done = 0;
     while done < count {
         let n = block.min(count - done);
-        for ((conn, t), samples) in conns.iter_mut().zip(targets).zip(out.iter_mut()) {
+        for ((conn, leg), samples) in conns.iter_mut().zip(legs).zip(out.iter_mut()) {
             for _ in 0..n {
                 let o = conn
-                    .send(spec, true)
+                    .send(&leg.spec, true)
                     .await
-                    .with_context(|| format!("request to {}", t.host))?;
+                    .with_context(|| format!("request to {}", leg.target.host))?;
                 samples.push(o);
             }
         }
         done += n;
     }
-    let cpu1 = watch_pid.and_then(cpu_seconds);
-    let cpu = match (cpu0, cpu1) {
-        (Some(a), Some(b)) => Some(b - a),
-        _ => None,
-    };
-    Ok((out, cpu))
+    Ok(out
+        .into_iter()
+        .zip(legs)
+        .zip(cpu0)
+        .map(|((outcomes, leg), c0)| LegResult {
+            outcomes,
+            cpu_seconds: match (c0, leg.watch_pid.and_then(cpu_seconds)) {
+                (Some(a), Some(b)) => Some(b - a),
+                _ => None,
+            },
+        })
+        .collect())
 }
 
 /// The result of a fixed-duration run.

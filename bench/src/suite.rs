@@ -6,10 +6,11 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::body::messages_body;
-use crate::client::{nanos, Outcome, Spec, Target};
-use crate::run::{latency, throughput, Throughput};
+use crate::body::{body, messages_body, Dialect};
+use crate::client::{nanos, Conn, Outcome, Spec, Target};
+use crate::run::{latency, throughput, Leg, Throughput};
 use crate::stats::Summary;
+use crate::validate::{check, Expect};
 
 /// Knobs for [`run_suite`].
 #[derive(Debug, Clone)]
@@ -20,6 +21,10 @@ pub struct SuiteOptions {
     pub reference: Option<Target>,
     /// The gateway's pid, to report its CPU use during throughput runs.
     pub gateway_pid: Option<u32>,
+    /// A gateway with the translated routes (`bench/translated.toml`): Anthropic
+    /// Messages in → OpenAI Chat Completions upstream, Responses in → Anthropic upstream.
+    pub translated: Option<Target>,
+    pub translated_pid: Option<u32>,
     /// Multiplies every request count and duration (0.2 for a quick smoke run).
     pub scale: f64,
     /// Free-form lines for the report (machine, pinning, load).
@@ -251,6 +256,8 @@ pub struct Report {
     pub added_per_chunk_us: Option<f64>,
     /// The same from mean totals (less sensitive to a p50 landing on a step).
     pub added_per_chunk_mean_us: Option<f64>,
+    /// The translated paths, each against direct and against passthrough.
+    pub translated: Option<TranslatedReport>,
 }
 
 fn loadavg() -> String {
@@ -269,20 +276,27 @@ pub async fn run_suite(
     mut progress: impl FnMut(&str),
 ) -> anyhow::Result<Report> {
     let loadavg_before = loadavg();
-    let mut targets = vec![opts.direct.clone(), opts.gateway.clone()];
-    targets.extend(opts.reference.clone());
     let mut latency_rows = Vec::new();
     for sc in latency_scenarios() {
         let spec = spec_for(sc.size, sc.stream, sc.chunks, sc.delay_ms, sc.stamp);
         let count = scaled(sc.count, opts.scale);
         let warmup = scaled(sc.warmup, opts.scale);
         let block = (count / 20).clamp(1, 500);
-        let (sides, gateway_cpu) =
-            latency(&targets, &spec, warmup, count, block, opts.gateway_pid).await?;
-        let gateway_cpu_us_per_request = gateway_cpu.map(|c| c * 1e6 / count as f64);
-        let direct = Side::of(&sides[0]);
-        let gateway = Side::of(&sides[1]);
-        let reference = sides.get(2).map(|o| Side::of(o));
+        let leg = |target: &Target, watch_pid| Leg {
+            target: target.clone(),
+            spec: spec.clone(),
+            watch_pid,
+        };
+        let mut legs = vec![
+            leg(&opts.direct, None),
+            leg(&opts.gateway, opts.gateway_pid),
+        ];
+        legs.extend(opts.reference.as_ref().map(|r| leg(r, None)));
+        let sides = latency(&legs, warmup, count, block).await?;
+        let gateway_cpu_us_per_request = sides[1].cpu_seconds.map(|c| c * 1e6 / count as f64);
+        let direct = Side::of(&sides[0].outcomes);
+        let gateway = Side::of(&sides[1].outcomes);
+        let reference = sides.get(2).map(|o| Side::of(&o.outcomes));
         let added_reference = reference
             .as_ref()
             .map(|r| Added::of(&direct.total, &r.total));
@@ -374,6 +388,11 @@ pub async fn run_suite(
         });
     }
 
+    let translated = match &opts.translated {
+        Some(t) => Some(run_translated(opts, t, &mut progress).await?),
+        None => None,
+    };
+
     let find = |name: &str| latency_rows.iter().find(|r| r.name == name);
     let (few, many) = (
         find("1 KB stream, 20 chunks"),
@@ -401,7 +420,509 @@ pub async fn run_suite(
         throughput: throughput_rows,
         added_per_chunk_us,
         added_per_chunk_mean_us,
+        translated,
     })
+}
+
+// ---------------------------------------------------------------------------------
+// Translated paths
+
+/// A translated route: the client's dialect in, another dialect upstream.
+#[derive(Debug, Clone, Copy)]
+struct TranslatedPath {
+    name: &'static str,
+    client: Dialect,
+    upstream: Dialect,
+}
+
+const TRANSLATED_PATHS: [TranslatedPath; 2] = [
+    TranslatedPath {
+        name: "Anthropic in → OpenAI Chat out",
+        client: Dialect::Anthropic,
+        upstream: Dialect::OpenAiChat,
+    },
+    TranslatedPath {
+        name: "Responses in → Anthropic out",
+        client: Dialect::Responses,
+        upstream: Dialect::Anthropic,
+    },
+];
+
+/// (name, stream chunks or 0, warm-up, count) at concurrency 1, 1 KB requests.
+const TRANSLATED_LATENCY: [(&str, usize, usize, usize); 3] = [
+    ("1 KB", 0, 1000, 10_000),
+    ("1 KB stream, 20 chunks", 20, 500, 4_000),
+    ("1 KB stream, 200 chunks", 200, 200, 2_000),
+];
+
+/// A request in `dialect` for the mock's bench model. Streams name their length in
+/// the model (`bench-N`): a translated request carries none of the client's `x-mock-*`
+/// headers upstream, but it does carry the model.
+fn bench_spec(dialect: Dialect, chunks: usize) -> Spec {
+    let stream = chunks > 0;
+    let model = if stream {
+        format!("bench-{chunks}")
+    } else {
+        "bench".to_owned()
+    };
+    Spec::for_dialect(dialect, body(dialect, &model, KB, stream), stream, &[])
+}
+
+/// The difference of two "added" numbers: what translating costs over passing through.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Delta {
+    pub p50_us: f64,
+    pub p99_us: f64,
+    pub mean_us: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TranslatedRow {
+    pub path: String,
+    pub scenario: String,
+    pub client: Dialect,
+    pub upstream: Dialect,
+    pub request_bytes: usize,
+    pub stream: bool,
+    pub chunks: usize,
+    pub requests_per_side: usize,
+    /// What each leg answered before the clock started, and why it is valid.
+    pub checked: Vec<String>,
+    /// The mock, asked directly in the upstream dialect (what the gateway sends).
+    pub direct_upstream: Side,
+    /// Through the gateway, translated.
+    pub translated: Side,
+    /// The mock, asked directly in Anthropic's dialect (the passthrough's direct).
+    pub direct_client: Side,
+    /// Through the gateway, Anthropic passthrough (the same client bytes for the
+    /// Anthropic-in path).
+    pub passthrough: Side,
+    /// Translated − direct upstream.
+    pub added_translated: Added,
+    /// Passthrough − its direct.
+    pub added_passthrough: Added,
+    /// What translation adds over passthrough: added_translated − added_passthrough.
+    pub translation_cost: Delta,
+    pub added_translated_ttft: Option<Added>,
+    pub added_passthrough_ttft: Option<Added>,
+    pub translated_cpu_us_per_request: Option<f64>,
+    pub passthrough_cpu_us_per_request: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TranslatedChunkCost {
+    pub path: String,
+    /// (added at 200 chunks − added at 20) / 180, p50 and mean, each side.
+    pub translated_slope_p50_us: f64,
+    pub translated_slope_mean_us: f64,
+    pub passthrough_slope_p50_us: f64,
+    pub passthrough_slope_mean_us: f64,
+    /// Translated slope − passthrough slope.
+    pub cost_p50_us: f64,
+    pub cost_mean_us: f64,
+    /// Gateway CPU per extra chunk: (CPU per request at 200 − at 20) / 180.
+    pub translated_cpu_per_chunk_us: Option<f64>,
+    pub passthrough_cpu_per_chunk_us: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TranslatedThroughputRow {
+    pub path: String,
+    pub request_bytes: usize,
+    pub direct_upstream: Throughput,
+    pub translated: Throughput,
+    pub passthrough: Throughput,
+    pub translated_rps_per_core: Option<f64>,
+    pub passthrough_rps_per_core: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TranslatedReport {
+    pub latency: Vec<TranslatedRow>,
+    pub per_chunk: Vec<TranslatedChunkCost>,
+    pub throughput: Vec<TranslatedThroughputRow>,
+}
+
+/// Sends one request on a fresh connection and checks the answer; fails loudly.
+async fn verify(
+    target: &Target,
+    spec: &Spec,
+    expect: Expect,
+    what: &str,
+) -> anyhow::Result<String> {
+    let mut conn = Conn::connect(target).await?;
+    let answer = conn.fetch(spec).await?;
+    let ok = check(&answer, expect)
+        .map_err(|e| anyhow::anyhow!("{what} ({} {}): {e:#}", target.host, spec.path))?;
+    Ok(format!("{what}: {ok}"))
+}
+
+fn per_request_us(cpu: Option<f64>, count: usize) -> Option<f64> {
+    cpu.map(|c| c * 1e6 / count as f64)
+}
+
+fn throughput_legs_per_core(t: &Throughput) -> Option<f64> {
+    t.watched_cpu_cores.filter(|c| *c > 0.0).map(|c| t.rps / c)
+}
+
+async fn run_translated(
+    opts: &SuiteOptions,
+    gateway: &Target,
+    progress: &mut impl FnMut(&str),
+) -> anyhow::Result<TranslatedReport> {
+    let mut rows = Vec::new();
+    for path in TRANSLATED_PATHS {
+        for (scenario, chunks, warmup, count) in TRANSLATED_LATENCY {
+            let stream_deltas = (chunks > 0).then_some(chunks);
+            let up_spec = bench_spec(path.upstream, chunks);
+            let client_spec = bench_spec(path.client, chunks);
+            let anthropic_spec = bench_spec(Dialect::Anthropic, chunks);
+            let expect = |dialect| Expect {
+                dialect,
+                stream_deltas,
+            };
+            // Each leg must answer correctly before anything is timed.
+            let mut checked = vec![
+                verify(
+                    &opts.direct,
+                    &up_spec,
+                    expect(path.upstream),
+                    "direct (upstream dialect)",
+                )
+                .await?,
+                verify(gateway, &client_spec, expect(path.client), "translated").await?,
+                verify(
+                    &opts.gateway,
+                    &anthropic_spec,
+                    expect(Dialect::Anthropic),
+                    "passthrough",
+                )
+                .await?,
+            ];
+            let mut legs = vec![
+                Leg {
+                    target: opts.direct.clone(),
+                    spec: up_spec.clone(),
+                    watch_pid: None,
+                },
+                Leg {
+                    target: gateway.clone(),
+                    spec: client_spec.clone(),
+                    watch_pid: opts.translated_pid,
+                },
+                Leg {
+                    target: opts.gateway.clone(),
+                    spec: anthropic_spec.clone(),
+                    watch_pid: opts.gateway_pid,
+                },
+            ];
+            // The passthrough's own direct, when the upstream dialect differs.
+            let separate_direct = path.upstream != Dialect::Anthropic;
+            if separate_direct {
+                checked.push(
+                    verify(
+                        &opts.direct,
+                        &anthropic_spec,
+                        expect(Dialect::Anthropic),
+                        "direct (Anthropic)",
+                    )
+                    .await?,
+                );
+                legs.push(Leg {
+                    target: opts.direct.clone(),
+                    spec: anthropic_spec.clone(),
+                    watch_pid: None,
+                });
+            }
+            for line in &checked {
+                progress(&format!("check    {} / {scenario}: {line}", path.name));
+            }
+            let count = scaled(count, opts.scale);
+            let warmup = scaled(warmup, opts.scale);
+            let block = (count / 20).clamp(1, 500);
+            let sides = latency(&legs, warmup, count, block).await?;
+            let direct_upstream = Side::of(&sides[0].outcomes);
+            let translated = Side::of(&sides[1].outcomes);
+            let passthrough = Side::of(&sides[2].outcomes);
+            let direct_client = if separate_direct {
+                Side::of(&sides[3].outcomes)
+            } else {
+                direct_upstream.clone()
+            };
+            let added_translated = Added::of(&direct_upstream.total, &translated.total);
+            let added_passthrough = Added::of(&direct_client.total, &passthrough.total);
+            let mean_added = |d: &Side, g: &Side| g.total.mean_us - d.total.mean_us;
+            let translation_cost = Delta {
+                p50_us: added_translated.p50_us - added_passthrough.p50_us,
+                p99_us: added_translated.p99_us - added_passthrough.p99_us,
+                mean_us: mean_added(&direct_upstream, &translated)
+                    - mean_added(&direct_client, &passthrough),
+            };
+            let ttft = |d: &Side, g: &Side| match (&d.ttft, &g.ttft) {
+                (Some(d), Some(g)) => Some(Added::of(d, g)),
+                _ => None,
+            };
+            progress(&format!(
+                "translated {:<32} {:<24} added p50 {:>+8.1} (passthrough {:>+8.1}) → translation {:>+8.1} µs p50, {:>+8.1} p99",
+                path.name, scenario, added_translated.p50_us, added_passthrough.p50_us,
+                translation_cost.p50_us, translation_cost.p99_us
+            ));
+            rows.push(TranslatedRow {
+                path: path.name.to_owned(),
+                scenario: scenario.to_owned(),
+                client: path.client,
+                upstream: path.upstream,
+                request_bytes: client_spec.body.len(),
+                stream: chunks > 0,
+                chunks,
+                requests_per_side: count,
+                checked,
+                added_translated_ttft: ttft(&direct_upstream, &translated),
+                added_passthrough_ttft: ttft(&direct_client, &passthrough),
+                direct_upstream,
+                translated,
+                direct_client,
+                passthrough,
+                added_translated,
+                added_passthrough,
+                translation_cost,
+                translated_cpu_us_per_request: per_request_us(sides[1].cpu_seconds, count),
+                passthrough_cpu_us_per_request: per_request_us(sides[2].cpu_seconds, count),
+            });
+        }
+    }
+
+    let mut per_chunk = Vec::new();
+    for path in TRANSLATED_PATHS {
+        let find = |chunks: usize| {
+            rows.iter()
+                .find(|r| r.path == path.name && r.stream && r.chunks == chunks)
+        };
+        let (Some(a), Some(b)) = (find(20), find(200)) else {
+            continue;
+        };
+        let extra = (b.chunks - a.chunks) as f64;
+        let mean_added = |d: &Side, g: &Side| g.total.mean_us - d.total.mean_us;
+        let ts50 = (b.added_translated.p50_us - a.added_translated.p50_us) / extra;
+        let ps50 = (b.added_passthrough.p50_us - a.added_passthrough.p50_us) / extra;
+        let tsm = (mean_added(&b.direct_upstream, &b.translated)
+            - mean_added(&a.direct_upstream, &a.translated))
+            / extra;
+        let psm = (mean_added(&b.direct_client, &b.passthrough)
+            - mean_added(&a.direct_client, &a.passthrough))
+            / extra;
+        let cpu = |x: Option<f64>, y: Option<f64>| match (x, y) {
+            (Some(x), Some(y)) => Some((y - x) / extra),
+            _ => None,
+        };
+        let cost = TranslatedChunkCost {
+            path: path.name.to_owned(),
+            translated_slope_p50_us: ts50,
+            translated_slope_mean_us: tsm,
+            passthrough_slope_p50_us: ps50,
+            passthrough_slope_mean_us: psm,
+            cost_p50_us: ts50 - ps50,
+            cost_mean_us: tsm - psm,
+            translated_cpu_per_chunk_us: cpu(
+                a.translated_cpu_us_per_request,
+                b.translated_cpu_us_per_request,
+            ),
+            passthrough_cpu_per_chunk_us: cpu(
+                a.passthrough_cpu_us_per_request,
+                b.passthrough_cpu_us_per_request,
+            ),
+        };
+        progress(&format!(
+            "per chunk {:<33} translated {:>+6.2} passthrough {:>+6.2} → translation {:>+6.2} µs (p50 slope; mean {:+.2})",
+            path.name, ts50, ps50, cost.cost_p50_us, cost.cost_mean_us
+        ));
+        per_chunk.push(cost);
+    }
+
+    let mut throughput_rows = Vec::new();
+    let warm = Duration::from_secs_f64(0.5 * opts.scale.min(1.0)).max(Duration::from_millis(100));
+    let window = Duration::from_secs_f64(2.5 * opts.scale).max(Duration::from_millis(300));
+    let concurrency = 32;
+    for path in TRANSLATED_PATHS {
+        let up_spec = bench_spec(path.upstream, 0);
+        let client_spec = bench_spec(path.client, 0);
+        let anthropic_spec = bench_spec(Dialect::Anthropic, 0);
+        let (mut d, mut t, mut p) = (Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..2 {
+            d.push(throughput(&opts.direct, &up_spec, concurrency, warm, window, None).await?);
+            t.push(
+                throughput(
+                    gateway,
+                    &client_spec,
+                    concurrency,
+                    warm,
+                    window,
+                    opts.translated_pid,
+                )
+                .await?,
+            );
+            p.push(
+                throughput(
+                    &opts.gateway,
+                    &anthropic_spec,
+                    concurrency,
+                    warm,
+                    window,
+                    opts.gateway_pid,
+                )
+                .await?,
+            );
+        }
+        let (Some(d), Some(t), Some(p)) = (
+            Throughput::merge(d),
+            Throughput::merge(t),
+            Throughput::merge(p),
+        ) else {
+            anyhow::bail!("no throughput runs");
+        };
+        progress(&format!(
+            "throughput {:<32} c={concurrency} direct {:>7.0} rps  translated {:>7.0} rps  passthrough {:>7.0} rps",
+            path.name, d.rps, t.rps, p.rps
+        ));
+        throughput_rows.push(TranslatedThroughputRow {
+            path: path.name.to_owned(),
+            request_bytes: client_spec.body.len(),
+            translated_rps_per_core: throughput_legs_per_core(&t),
+            passthrough_rps_per_core: throughput_legs_per_core(&p),
+            direct_upstream: d,
+            translated: t,
+            passthrough: p,
+        });
+    }
+    Ok(TranslatedReport {
+        latency: rows,
+        per_chunk,
+        throughput: throughput_rows,
+    })
+}
+
+fn signed_pair(a: f64, b: f64) -> String {
+    format!("{a:+.0} / {b:+.0}")
+}
+
+fn opt(v: Option<f64>, digits: usize) -> String {
+    v.map_or("-".to_owned(), |v| format!("{v:.digits$}"))
+}
+
+/// The translated section of the Markdown report.
+fn translated_markdown(m: &mut String, t: &TranslatedReport) {
+    let _ = writeln!(m, "\n#### Translated paths, concurrency 1\n");
+    let _ = writeln!(
+        m,
+        "Each row runs its legs in turns: the mock asked directly in the upstream's dialect, the \
+         translating gateway, the passthrough gateway (Anthropic → Anthropic, built-in default \
+         config) and, when the upstream is not Anthropic, the mock asked directly in Anthropic's dialect. **Translation adds** = \
+         (translated − direct upstream) − (passthrough − direct Anthropic). Every leg's answer was \
+         checked before timing (status 200, the client's dialect, every delta, the closing events).\n"
+    );
+    let _ = writeln!(
+        m,
+        "| path | scenario | direct (upstream dialect) p50 / p99 | translated p50 / p99 | added vs direct p50 / p99 | passthrough added p50 / p99 | **translation adds** p50 / p99 (mean) | added TTFT translated / passthrough (p50) | gateway CPU per request translated / passthrough |"
+    );
+    let _ = writeln!(m, "|---|---|---|---|---|---|---|---|---|");
+    for r in &t.latency {
+        let ttft = match (&r.added_translated_ttft, &r.added_passthrough_ttft) {
+            (Some(a), Some(b)) => format!("{:+.0} / {:+.0}", a.p50_us, b.p50_us),
+            _ => "-".to_owned(),
+        };
+        let _ = writeln!(
+            m,
+            "| {} | {} ({} B, n={}) | {} | {} | {} | {} | **{}** ({:+.0}) | {} | {} / {} |",
+            r.path,
+            r.scenario,
+            r.request_bytes,
+            r.requests_per_side,
+            pair(
+                r.direct_upstream.total.p50_us,
+                r.direct_upstream.total.p99_us
+            ),
+            pair(r.translated.total.p50_us, r.translated.total.p99_us),
+            added_pair(&r.added_translated),
+            added_pair(&r.added_passthrough),
+            signed_pair(r.translation_cost.p50_us, r.translation_cost.p99_us),
+            r.translation_cost.mean_us,
+            ttft,
+            cpu_cell(r.translated_cpu_us_per_request),
+            cpu_cell(r.passthrough_cpu_us_per_request),
+        );
+    }
+    let _ = writeln!(m, "\n#### Translated paths, per stream chunk\n");
+    let _ = writeln!(
+        m,
+        "| path | added per extra chunk, translated (p50 / mean) | added per extra chunk, passthrough (p50 / mean) | **translation per chunk** (p50 / mean) | gateway CPU per extra chunk translated / passthrough |"
+    );
+    let _ = writeln!(m, "|---|---|---|---|---|");
+    for c in &t.per_chunk {
+        let _ = writeln!(
+            m,
+            "| {} | {:+.2} / {:+.2} | {:+.2} / {:+.2} | **{:+.2} / {:+.2}** | {} / {} |",
+            c.path,
+            c.translated_slope_p50_us,
+            c.translated_slope_mean_us,
+            c.passthrough_slope_p50_us,
+            c.passthrough_slope_mean_us,
+            c.cost_p50_us,
+            c.cost_mean_us,
+            opt(c.translated_cpu_per_chunk_us, 2),
+            opt(c.passthrough_cpu_per_chunk_us, 2),
+        );
+    }
+    let _ = writeln!(m, "\n#### Translated paths, throughput (1 KB, c=32)\n");
+    let _ = writeln!(
+        m,
+        "| path | direct (upstream dialect) rps | translated rps | passthrough rps | translated ÷ passthrough | gateway CPU (cores) translated / passthrough | rps per busy core translated / passthrough | translated p50 / p99 under load |"
+    );
+    let _ = writeln!(m, "|---|---|---|---|---|---|---|---|");
+    for r in &t.throughput {
+        let _ = writeln!(
+            m,
+            "| {} ({} B) | {:.0} | {:.0} | {:.0} | {:.2} | {} / {} | {} / {} | {} |",
+            r.path,
+            r.request_bytes,
+            r.direct_upstream.rps,
+            r.translated.rps,
+            r.passthrough.rps,
+            if r.passthrough.rps > 0.0 {
+                r.translated.rps / r.passthrough.rps
+            } else {
+                0.0
+            },
+            opt(r.translated.watched_cpu_cores, 2),
+            opt(r.passthrough.watched_cpu_cores, 2),
+            opt(r.translated_rps_per_core, 0),
+            opt(r.passthrough_rps_per_core, 0),
+            pair(r.translated.latency.p50_us, r.translated.latency.p99_us),
+        );
+    }
+}
+
+/// The translated paths' lines of the targets table.
+fn translated_targets(m: &mut String, t: &TranslatedReport) {
+    for r in t.latency.iter().filter(|r| !r.stream) {
+        let _ = writeln!(
+            m,
+            "| translation adds ≤ 30 µs p50 over passthrough, 1 KB c=1 ({}) | {:+.0} µs (mean {:+.0}) | {} |",
+            r.path,
+            r.translation_cost.p50_us,
+            r.translation_cost.mean_us,
+            verdict(r.translation_cost.p50_us <= 30.0)
+        );
+    }
+    for c in &t.per_chunk {
+        let _ = writeln!(
+            m,
+            "| translation adds ≤ 2 µs per stream chunk over passthrough ({}) | {:+.2} µs (mean {:+.2}) | {} |",
+            c.path,
+            c.cost_p50_us,
+            c.cost_mean_us,
+            verdict(c.cost_p50_us <= 2.0)
+        );
+    }
 }
 
 fn pair(a: f64, b: f64) -> String {
@@ -546,6 +1067,10 @@ pub fn markdown(r: &Report) -> String {
         );
     }
 
+    if let Some(t) = &r.translated {
+        translated_markdown(&mut m, t);
+    }
+
     let _ = writeln!(m, "\n#### Against the targets\n");
     let _ = writeln!(m, "| target | measured | |");
     let _ = writeln!(m, "|---|---|---|");
@@ -586,6 +1111,9 @@ pub fn markdown(r: &Report) -> String {
                 verdict(pc >= 28_000.0)
             );
         }
+    }
+    if let Some(t) = &r.translated {
+        translated_targets(&mut m, t);
     }
     // Concurrency 1, unpaced: a Nagle / delayed-ACK stall shows up as a step of 40 ms
     // on a large share of requests, so the p99 is the test; isolated samples that

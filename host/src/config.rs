@@ -299,7 +299,10 @@ impl Config {
             }
             for (pattern, route) in &e.models {
                 anyhow::ensure!(
-                    !pattern.is_empty() && !pattern[..pattern.len() - 1].contains('*'),
+                    // (`strip_suffix`, not a byte slice: the last character
+                    // may be multi-byte, e.g. `claude-é`.)
+                    !pattern.is_empty()
+                        && !pattern.strip_suffix('*').unwrap_or(pattern).contains('*'),
                     "endpoint `{}`: model pattern `{pattern}` may only end in `*`",
                     e.name
                 );

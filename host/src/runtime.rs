@@ -179,7 +179,7 @@ impl ModelMap {
                 }
             }
         }
-        map.prefixes.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+        map.prefixes.sort_by_key(|p| std::cmp::Reverse(p.0.len()));
         map
     }
 

@@ -11,9 +11,9 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 
-use tollgate_bench::body::{messages_body, parse_size};
+use tollgate_bench::body::{body, parse_size, Dialect};
 use tollgate_bench::client::{nanos, Spec, Target};
-use tollgate_bench::run::{latency, throughput};
+use tollgate_bench::run::{latency, throughput, Leg};
 use tollgate_bench::stats::Summary;
 use tollgate_bench::suite::{markdown, run_suite, SuiteOptions};
 
@@ -57,6 +57,14 @@ struct RequestArgs {
     /// Ask the mock to stamp each chunk with its send time (`x-mock-stamp`).
     #[arg(long)]
     stamp: bool,
+    /// The client dialect: anthropic (`/v1/messages`), openai-chat
+    /// (`/v1/chat/completions`) or responses (`/v1/responses`).
+    #[arg(long, default_value = "anthropic")]
+    dialect: String,
+    /// The model to ask for (`bench-N` streams N chunks even through a translating
+    /// gateway, which drops `x-mock-*` headers).
+    #[arg(long, default_value = "bench")]
+    model: String,
 }
 
 impl RequestArgs {
@@ -70,8 +78,17 @@ impl RequestArgs {
                 mock.push(("x-mock-stamp", "true".to_owned()));
             }
         }
-        Ok(Spec::messages(
-            messages_body(size, self.stream),
+        let dialect = match self.dialect.as_str() {
+            "anthropic" => Dialect::Anthropic,
+            "openai-chat" | "chat" => Dialect::OpenAiChat,
+            "responses" => Dialect::Responses,
+            other => {
+                anyhow::bail!("--dialect `{other}`: expected anthropic, openai-chat or responses")
+            }
+        };
+        Ok(Spec::for_dialect(
+            dialect,
+            body(dialect, &self.model, size, self.stream),
             self.stream,
             &mock,
         ))
@@ -125,6 +142,13 @@ struct SuiteArgs {
     /// The gateway's pid, for its CPU use under load.
     #[arg(long)]
     gateway_pid: Option<u32>,
+    /// A gateway with the translated routes (`bench/translated.toml`), in front of the
+    /// same mock: adds the translated-path scenarios.
+    #[arg(long)]
+    translated: Option<String>,
+    /// The translating gateway's pid.
+    #[arg(long)]
+    translated_pid: Option<u32>,
     /// Scale every count and duration (e.g. 0.2 for a quick smoke run).
     #[arg(long, default_value_t = 1.0)]
     scale: f64,
@@ -154,9 +178,16 @@ async fn main_async(cli: Cli) -> anyhow::Result<()> {
         Command::Latency(a) => {
             let target = Target::parse(&a.request.url)?;
             let spec = a.request.spec()?;
-            let (mut runs, cpu) =
-                latency(&[target], &spec, a.warmup, a.count, a.count, a.watch_pid).await?;
-            let outcomes = runs.pop().unwrap_or_default();
+            let legs = [Leg {
+                target,
+                spec: spec.clone(),
+                watch_pid: a.watch_pid,
+            }];
+            let run = latency(&legs, a.warmup, a.count, a.count)
+                .await?
+                .pop()
+                .unwrap_or_default();
+            let (outcomes, cpu) = (run.outcomes, run.cpu_seconds);
             if let Some(cpu) = cpu {
                 print_line(&format!(
                     "watched pid: {:.1} µs CPU per request",
@@ -230,6 +261,8 @@ async fn main_async(cli: Cli) -> anyhow::Result<()> {
                 gateway: Target::parse(&a.gateway)?,
                 reference: a.reference.as_deref().map(Target::parse).transpose()?,
                 gateway_pid: a.gateway_pid,
+                translated: a.translated.as_deref().map(Target::parse).transpose()?,
+                translated_pid: a.translated_pid,
                 scale: a.scale,
                 notes: a.note,
             };

@@ -148,7 +148,10 @@ impl Guest for SimpleChat {
         })
     }
 
-    fn encode_response(r: ChatResponse) -> Result<Vec<u8>, ApiError> {
+    fn encode_response(op: Operation, r: ChatResponse) -> Result<Vec<u8>, ApiError> {
+        if op != Operation::Chat {
+            return Err(ApiError::unsupported("counting tokens"));
+        }
         let text: String = r
             .content
             .iter()

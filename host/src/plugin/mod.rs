@@ -346,25 +346,48 @@ impl ProviderPlugin {
             .call_decode_response(s, op, body))
     }
 
+    /// Encode a chat answer for the client (`encode_response_for` with `chat`).
     pub async fn encode_response(&self, response: &ChatResponse) -> ApiResult<Vec<u8>> {
+        self.encode_response_for(Operation::Chat, response).await
+    }
+
+    /// Encode the answer of `op` for the client; for `count-tokens` only the
+    /// response's input tokens matter.
+    pub async fn encode_response_for(
+        &self,
+        op: Operation,
+        response: &ChatResponse,
+    ) -> ApiResult<Vec<u8>> {
         let mut co = self.pool.checkout().await?;
         plugin_call!(co, |p, s| p
             .tollgate_plugin_provider_api()
-            .call_encode_response(s, response))
+            .call_encode_response(s, op, response))
     }
 
     /// Open a stream encoder (canonical events → this dialect's stream bytes).
-    /// `query` is the client's query string (without `?`).
+    /// `query` is the client's query string (without `?`); the client did not
+    /// ask for usage in the stream (see `stream_encoder_with_usage`).
     pub async fn stream_encoder(
         &self,
         model: &str,
         query: &str,
     ) -> Result<StreamEncoder, PluginError> {
+        self.stream_encoder_with_usage(model, query, false).await
+    }
+
+    /// `stream_encoder`, saying whether the client asked for usage in the stream
+    /// (OpenAI `stream_options.include_usage`).
+    pub async fn stream_encoder_with_usage(
+        &self,
+        model: &str,
+        query: &str,
+        include_usage: bool,
+    ) -> Result<StreamEncoder, PluginError> {
         let mut checkout = self.pool.checkout().await?;
         let resource = plugin_call!(checkout, |p, s| p
             .tollgate_plugin_provider_api()
             .stream_encoder()
-            .call_constructor(s, model, query))?;
+            .call_constructor(s, model, query, include_usage))?;
         Ok(StreamEncoder {
             checkout,
             resource: Some(resource),

@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod errors;
 pub mod proxy;
+mod retag;
 pub mod translate;
 pub mod upstream;
 

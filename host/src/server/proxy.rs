@@ -68,7 +68,7 @@ const KEY_HEADERS: &[&str] = &["x-api-key", "x-goog-api-key", "api-key"];
 /// The caller's credential: `x-api-key` (Anthropic), `x-goog-api-key` (Gemini),
 /// `api-key` (Azure), `Authorization: Bearer`, or the `key` query parameter
 /// (Gemini REST).
-pub(super) fn caller_key<'a>(headers: &'a HeaderMap, query: Option<&'a str>) -> Option<&'a str> {
+pub fn caller_key<'a>(headers: &'a HeaderMap, query: Option<&'a str>) -> Option<&'a str> {
     KEY_HEADERS
         .iter()
         .find_map(|h| headers.get(*h).and_then(|v| v.to_str().ok()))
@@ -87,7 +87,7 @@ pub(super) fn caller_key<'a>(headers: &'a HeaderMap, query: Option<&'a str>) -> 
 }
 
 /// The raw value of a query parameter.
-pub(super) fn query_param<'a>(query: &'a str, name: &str) -> Option<&'a str> {
+pub fn query_param<'a>(query: &'a str, name: &str) -> Option<&'a str> {
     query.split('&').find_map(|kv| match kv.split_once('=') {
         Some((k, v)) if k == name => Some(v),
         _ => None,
@@ -137,7 +137,7 @@ fn sign_aws(
 }
 
 /// Append `name=value` to a URL's query, percent-encoding the value.
-pub(super) fn add_query_param(url: &mut String, name: &str, value: &str) {
+pub fn add_query_param(url: &mut String, name: &str, value: &str) {
     url.push(if url.contains('?') { '&' } else { '?' });
     url.push_str(name);
     url.push('=');
@@ -152,7 +152,7 @@ pub(super) fn add_query_param(url: &mut String, name: &str, value: &str) {
 
 /// The query without the `key` parameter (a caller's credential that must not
 /// reach an upstream that gets another one).
-pub(super) fn query_without_key(query: &str) -> String {
+pub fn query_without_key(query: &str) -> String {
     query
         .split('&')
         .filter(|kv| kv.split_once('=').map_or(*kv, |(k, _)| k) != "key")
@@ -433,20 +433,8 @@ pub async fn handle(app: Arc<App>, req: Request<Body>) -> Response<Body> {
         ctx.rec.upstream_model = Some(upstream_model.clone());
 
         let same = same_dialect(ep, target, matched.entry.route);
-        // Counting tokens has no canonical answer shape: same-dialect targets
-        // always pass it through.
+        // Same-dialect targets always pass token counting through.
         let translate = !same || (target.translate && op != Operation::CountTokens);
-        if translate && op == Operation::CountTokens {
-            last_error = Some(api_error(
-                ErrorKind::InvalidRequest,
-                400,
-                format!(
-                    "counting tokens is not translated between dialects yet (target `{}` speaks `{}`)",
-                    target.name, target.provider.info.id
-                ),
-            ));
-            continue;
-        }
         let (method, url, mut headers, send_body) = if translate {
             if op == Operation::ListModels {
                 return super::translate::list_models(&app, ep, target, ctx).await;
@@ -495,6 +483,11 @@ pub async fn handle(app: Arc<App>, req: Request<Body>) -> Response<Body> {
             let request = with_defaults.as_ref().unwrap_or(request);
             let up = match target.provider.encode_request(op, request, &info).await {
                 Ok(Ok(up)) => up,
+                Ok(Err(_)) if op == Operation::CountTokens => {
+                    // The target's dialect cannot count (Chat Completions): an
+                    // estimate from the request, marked as one.
+                    return super::translate::estimated_count(&app, ep, request, ctx).await;
+                }
                 Ok(Err(e)) => {
                     // This target cannot express the request; another may.
                     last_error = Some(e);
@@ -649,6 +642,8 @@ pub async fn handle(app: Arc<App>, req: Request<Body>) -> Response<Body> {
                 stream,
                 model.clone(),
                 query.unwrap_or_default().to_string(),
+                canonical.as_ref().and_then(super::translate::ToolTags::of),
+                canonical.as_ref().is_some_and(|c| c.stream_include_usage),
             )
             .await;
         }

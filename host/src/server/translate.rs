@@ -14,6 +14,8 @@ use futures::StreamExt;
 
 use super::errors::{api_error, plugin_failure, respond};
 use super::proxy::{apply_usage, error_chain, merge_usage, Ctx};
+use super::retag::StreamRetag;
+pub(super) use super::retag::ToolTags;
 use super::App;
 use crate::plugin::{
     AuthScheme, ChatRequest, ErrorKind, Operation, StreamDecoder, StreamEncoder, StreamEvent,
@@ -180,6 +182,8 @@ pub(super) async fn relay(
     stream: bool,
     client_model: String,
     query: String,
+    tags: Option<ToolTags>,
+    include_usage: bool,
 ) -> Response<Body> {
     let ep = &rt.endpoints[ep_idx];
     let target = &ep.targets[target_idx];
@@ -188,7 +192,10 @@ pub(super) async fn relay(
 
     if status.is_success() && stream && op == Operation::Chat {
         let decoder = target.provider.stream_decoder(true).await;
-        let encoder = ep.front.stream_encoder(&client_model, &query).await;
+        let encoder = ep
+            .front
+            .stream_encoder_with_usage(&client_model, &query, include_usage)
+            .await;
         let (decoder, mut encoder) = match (decoder, encoder) {
             (Ok(d), Ok(e)) => (d, e),
             (Err(e), _) | (_, Err(e)) => {
@@ -214,6 +221,7 @@ pub(super) async fn relay(
             encoder,
             ctx,
             idle,
+            tags.map(ToolTags::into_stream),
         );
         let mut out = Response::new(Body::from_stream(body));
         out.headers_mut().insert("content-type", content_type);
@@ -256,10 +264,13 @@ pub(super) async fn relay(
         }
     };
     let mut answer = decoded.clone();
+    if let Some(tags) = &tags {
+        tags.response(&mut answer);
+    }
     if !client_model.is_empty() {
         answer.model = client_model;
     }
-    match ep.front.encode_response(&answer).await {
+    match ep.front.encode_response_for(op, &answer).await {
         Ok(Ok(bytes)) => {
             ctx.rec.response_bytes = bytes.len() as u64;
             ctx.rec.upstream_model = Some(decoded.model.clone());
@@ -304,6 +315,7 @@ struct Translating {
     error: Option<String>,
     first: bool,
     done: bool,
+    retag: Option<StreamRetag>,
 }
 
 impl Translating {
@@ -336,6 +348,16 @@ impl Translating {
     async fn encode(&mut self, events: &[StreamEvent]) -> Vec<u8> {
         let Some(enc) = self.encoder.as_mut() else {
             return Vec::new();
+        };
+        let retagged;
+        let events = match self.retag.as_mut() {
+            Some(r) => {
+                let mut owned = events.to_vec();
+                r.apply(&mut owned);
+                retagged = owned;
+                retagged.as_slice()
+            }
+            None => events,
         };
         match enc.encode(events).await {
             Ok(Ok(b)) => b,
@@ -421,6 +443,7 @@ fn translate_stream(
     encoder: StreamEncoder,
     ctx: Ctx,
     idle: Duration,
+    retag: Option<StreamRetag>,
 ) -> impl futures::Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
     let state = Translating {
         app,
@@ -435,6 +458,7 @@ fn translate_stream(
         error: None,
         first: true,
         done: false,
+        retag,
     };
     futures::stream::unfold(state, move |mut st| async move {
         loop {
@@ -505,4 +529,99 @@ fn translate_stream(
             return Some((Ok(Bytes::from(out)), st));
         }
     })
+}
+
+/// Tokens an image or a document page set is estimated at (Anthropic's rule of
+/// thumb for a ~1.15 megapixel image).
+const MEDIA_TOKENS: u64 = 1_600;
+
+/// A rough input-token estimate of a request for a target whose dialect cannot
+/// count (≈ 4 bytes of text per token, a fixed cost per image or document).
+pub(super) fn estimate_input_tokens(request: &ChatRequest) -> u64 {
+    use crate::plugin::bindings::types::{ContentBlock, ToolResultPart};
+    let mut bytes = 0usize;
+    let mut media = 0u64;
+    for t in &request.system {
+        bytes += t.text.len();
+    }
+    for m in &request.messages {
+        bytes += 4; // role and framing
+        for b in &m.content {
+            match b {
+                ContentBlock::Text(t) => bytes += t.text.len(),
+                ContentBlock::Thinking(t) => bytes += t.text.len(),
+                ContentBlock::ToolCall(c) => bytes += c.name.len() + c.arguments.len(),
+                ContentBlock::ToolResult(r) => {
+                    for p in &r.content {
+                        match p {
+                            ToolResultPart::Text(t) => bytes += t.len(),
+                            ToolResultPart::Image(_) | ToolResultPart::Document(_) => media += 1,
+                        }
+                    }
+                }
+                ContentBlock::Image(_) | ContentBlock::Document(_) | ContentBlock::Audio(_) => {
+                    media += 1
+                }
+                ContentBlock::RedactedThinking(_) | ContentBlock::Other(_) => {}
+            }
+        }
+    }
+    for t in &request.tools {
+        bytes += t.name.len()
+            + t.description.as_ref().map_or(0, String::len)
+            + t.parameters.as_ref().map_or(0, String::len);
+    }
+    (bytes as u64).div_ceil(4) + media * MEDIA_TOKENS
+}
+
+/// Answer a token count locally, for a target that cannot count: the estimate
+/// in the client's dialect, marked `x-tollgate-token-count: estimated`.
+pub(super) async fn estimated_count(
+    app: &App,
+    ep: &Endpoint,
+    request: &ChatRequest,
+    mut ctx: Ctx,
+) -> Response<Body> {
+    let mut usage = crate::plugin::empty_usage();
+    usage.input_tokens = Some(estimate_input_tokens(request));
+    let answer = crate::plugin::ChatResponse {
+        id: String::new(),
+        model: request.model.clone(),
+        content: Vec::new(),
+        stop_reason: None,
+        stop_sequence: None,
+        usage: usage.clone(),
+        extra: None,
+    };
+    let encoded = match ep
+        .front
+        .encode_response_for(Operation::CountTokens, &answer)
+        .await
+    {
+        Ok(r) => r,
+        Err(e) => Err(plugin_failure(
+            &format!("front-door plugin `{}`", ep.front.name),
+            &e,
+        )),
+    };
+    match encoded {
+        Ok(bytes) => {
+            ctx.rec.input_tokens = usage.input_tokens;
+            ctx.rec.response_bytes = bytes.len() as u64;
+            ctx.finish(app, 200, None);
+            let mut out = Response::new(Body::from(bytes));
+            out.headers_mut()
+                .insert("content-type", HeaderValue::from_static("application/json"));
+            out.headers_mut().insert(
+                "x-tollgate-token-count",
+                HeaderValue::from_static("estimated"),
+            );
+            out
+        }
+        Err(e) => {
+            let r = respond(Some(&ep.front), &e).await;
+            ctx.finish(app, r.status().as_u16(), Some(e.message));
+            r
+        }
+    }
 }

@@ -698,15 +698,24 @@ impl EncodeState {
 
 /// The exported `stream-encoder` resource of a flavor.
 ///
-/// The WIT constructor receives the client's model and query string only, not the
-/// request's `stream_options.include_usage`, so the usage goes on the final chunk
-/// ([`UsageMode::FinalChunk`]).
+/// With `stream_options.include_usage` the usage comes as OpenAI sends it
+/// ([`UsageMode::Chunk`]); without, on the `finish_reason` chunk
+/// ([`UsageMode::FinalChunk`]), where SDKs that read usage find it and others
+/// ignore it.
 pub struct Encoder<F: Flavored>(RefCell<EncodeState>, PhantomData<F>);
 
 impl<F: Flavored> GuestStreamEncoder for Encoder<F> {
-    fn new(model: String, _query: String) -> Self {
+    fn new(model: String, _query: String, include_usage: bool) -> Self {
         Encoder(
-            RefCell::new(EncodeState::new(F::FLAVOR, model, UsageMode::FinalChunk)),
+            RefCell::new(EncodeState::new(
+                F::FLAVOR,
+                model,
+                if include_usage {
+                    UsageMode::Chunk
+                } else {
+                    UsageMode::FinalChunk
+                },
+            )),
             PhantomData,
         )
     }

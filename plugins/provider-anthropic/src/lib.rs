@@ -67,8 +67,18 @@ impl Guest for Anthropic {
         translate::decode_request(op, &body, path_model, stream)
     }
 
-    fn encode_response(response: ChatResponse) -> Result<Vec<u8>, ApiError> {
-        translate::encode_response(&response)
+    fn encode_response(op: Operation, response: ChatResponse) -> Result<Vec<u8>, ApiError> {
+        match op {
+            Operation::Chat => translate::encode_response(&response),
+            // The answer of Anthropic `/v1/messages/count_tokens`.
+            Operation::CountTokens => {
+                let n = response.usage.input_tokens.unwrap_or(0);
+                Ok(format!(r#"{{"input_tokens":{n}}}"#).into_bytes())
+            }
+            Operation::ListModels => {
+                Err(ApiError::unsupported("encoding a model list as a response"))
+            }
+        }
     }
 
     fn encode_error(error: ApiError) -> HttpResponse {

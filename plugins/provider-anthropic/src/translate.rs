@@ -9,6 +9,7 @@ use tollgate_sdk::provider::{
     TextBlock, ThinkingBlock, ThinkingConfig, ToolCall, ToolChoice, ToolDefinition, ToolKind,
     ToolResult, ToolResultPart, UpstreamRequest,
 };
+use tollgate_sdk::tools::{custom_description, custom_input_schema, flat_name};
 
 use crate::passthrough::parse_object;
 use crate::wire::{extra_of, merge_extra, stop_reason_from, stop_reason_to, usage_from, usage_to};
@@ -289,7 +290,8 @@ pub fn decode_block(v: &Value, path: &str) -> Result<ContentBlock, ApiError> {
         "tool_result" => tool_result_from(o, v, path)?,
         "thinking" => ContentBlock::Thinking(ThinkingBlock {
             text: opt_str(o, "thinking", path)?.unwrap_or_default(),
-            signature: opt_str(o, "signature", path)?,
+            // `""` is what a client echoes for thinking Tollgate showed it unsigned.
+            signature: opt_str(o, "signature", path)?.filter(|s| !s.is_empty()),
             extra: extra_of(o, &["type", "thinking", "signature"]),
         }),
         "redacted_thinking" => ContentBlock::RedactedThinking(req_str(o, "data", path)?),
@@ -344,6 +346,9 @@ pub fn encode_block(b: &ContentBlock) -> Result<Option<Value>, ApiError> {
         }
         ContentBlock::ToolCall(c) => {
             let input = match serde_json::from_str::<Value>(&c.arguments) {
+                // A free-form (custom) call travels as `{"input": raw}`; see
+                // `tollgate_sdk::tools`.
+                _ if c.kind == ToolKind::Custom => json!({ "input": c.arguments }),
                 Ok(v @ Value::Object(_)) => v,
                 Ok(v) => json!({ "input": v }),
                 Err(_) if c.arguments.trim().is_empty() => json!({}),
@@ -351,7 +356,10 @@ pub fn encode_block(b: &ContentBlock) -> Result<Option<Value>, ApiError> {
             };
             m.insert("type".into(), json!("tool_use"));
             m.insert("id".into(), json!(c.id));
-            m.insert("name".into(), json!(c.name));
+            m.insert(
+                "name".into(),
+                json!(flat_name(&c.name, c.namespace.as_deref())),
+            );
             m.insert("input".into(), input);
             cache_control_to(&mut m, c.cache_control.as_ref());
             merge_extra(&mut m, c.extra.as_ref());
@@ -506,15 +514,46 @@ fn tool_from(v: &Value, path: &str) -> Result<ToolDefinition, ApiError> {
     }
 }
 
+/// Anthropic's (type, name) for a builtin tool: another dialect's web search
+/// (Responses `web_search`, `web_search_preview…`, Gemini `google_search`) is
+/// Anthropic's `web_search_20250305`, whose name must be `web_search`; Anthropic's own
+/// dated types (`web_search_YYYYMMDD`, …) pass unchanged.
+fn anthropic_builtin<'a>(ty: &'a str, name: &'a str) -> (&'a str, &'a str) {
+    let dated = ty
+        .strip_prefix("web_search_")
+        .is_some_and(|d| d.len() == 8 && d.bytes().all(|b| b.is_ascii_digit()));
+    if !dated && (ty.starts_with("web_search") || ty == "google_search") {
+        ("web_search_20250305", "web_search")
+    } else {
+        (ty, name)
+    }
+}
+
 fn tool_to(t: &ToolDefinition) -> Value {
     let mut m = Map::new();
     match &t.kind {
         ToolKind::Builtin(ty) => {
+            let (ty, name) = anthropic_builtin(ty, &t.name);
             m.insert("type".into(), json!(ty));
-            m.insert("name".into(), json!(t.name));
+            m.insert("name".into(), json!(name));
         }
-        ToolKind::Function | ToolKind::Custom => {
-            m.insert("name".into(), json!(t.name));
+        ToolKind::Custom => {
+            // No free-form tools here: a function taking one string (see
+            // `tollgate_sdk::tools`); the host unwraps the calls on the way back.
+            m.insert(
+                "name".into(),
+                json!(flat_name(&t.name, t.namespace.as_deref())),
+            );
+            if let Some(d) = custom_description(t) {
+                m.insert("description".into(), json!(d));
+            }
+            m.insert("input_schema".into(), custom_input_schema());
+        }
+        ToolKind::Function => {
+            m.insert(
+                "name".into(),
+                json!(flat_name(&t.name, t.namespace.as_deref())),
+            );
             if let Some(d) = &t.description {
                 m.insert("description".into(), json!(d));
             }
@@ -768,29 +807,42 @@ pub fn request_body(
         }
         m.insert("tool_choice".into(), Value::Object(tc));
     }
+    // Anthropic refuses thinking that it cannot honour: a budget not below
+    // `max_tokens` (the budget is clamped), a forced tool choice or `max_tokens` of
+    // 1024 or less (thinking is not sent), and sampling other than temperature 1,
+    // `top_p` ≥ 0.95 and no `top_k` (those settings are not sent). Other dialects
+    // (an OpenAI `reasoning_effort` with `temperature: 0.2`) combine them freely.
+    let mut thinking_on = false;
     if let Some(t) = &r.thinking {
-        if t.enabled {
+        let max_tokens = r.sampling.max_tokens.unwrap_or(default_max);
+        let forced = matches!(
+            r.tool_choice,
+            Some(ToolChoice::Required) | Some(ToolChoice::Tool(_))
+        );
+        if t.enabled && !forced && max_tokens > 1024 {
             let budget = t.budget_tokens.unwrap_or(match t.effort.as_deref() {
                 Some("minimal") | Some("low") => 1024,
                 Some("high") => 16384,
                 _ => 4096,
             });
+            let budget = budget.min(max_tokens - 1).max(1024);
             m.insert(
                 "thinking".into(),
                 json!({"type": "enabled", "budget_tokens": budget}),
             );
-        } else {
+            thinking_on = true;
+        } else if !t.enabled {
             m.insert("thinking".into(), json!({"type": "disabled"}));
         }
     }
     let s = &r.sampling;
-    if let Some(t) = s.temperature {
+    if let Some(t) = s.temperature.filter(|t| !thinking_on || *t == 1.0) {
         m.insert("temperature".into(), json!(t));
     }
-    if let Some(p) = s.top_p {
+    if let Some(p) = s.top_p.filter(|p| !thinking_on || *p >= 0.95) {
         m.insert("top_p".into(), json!(p));
     }
-    if let Some(k) = s.top_k {
+    if let Some(k) = s.top_k.filter(|_| !thinking_on) {
         m.insert("top_k".into(), json!(k));
     }
     if !s.stop.is_empty() {
@@ -925,7 +977,23 @@ pub fn encode_response(r: &ChatResponse) -> Result<Vec<u8>, ApiError> {
     m.insert("type".into(), json!("message"));
     m.insert("role".into(), json!("assistant"));
     m.insert("model".into(), json!(r.model));
-    m.insert("content".into(), Value::Array(encode_blocks(&r.content)?));
+    // Unsigned thinking (vLLM `reasoning_content`, Gemini thoughts, Responses
+    // summaries without encrypted content) is shown to the client with an empty
+    // signature, as the stream encoder shows it; requests drop it again.
+    let content: Vec<ContentBlock> = r
+        .content
+        .iter()
+        .map(|b| match b {
+            ContentBlock::Thinking(t) if t.signature.is_none() => {
+                ContentBlock::Thinking(ThinkingBlock {
+                    signature: Some(String::new()),
+                    ..t.clone()
+                })
+            }
+            b => b.clone(),
+        })
+        .collect();
+    m.insert("content".into(), Value::Array(encode_blocks(&content)?));
     m.insert(
         "stop_reason".into(),
         r.stop_reason
@@ -988,8 +1056,7 @@ mod tests {
       "tool_choice": {"type": "auto", "disable_parallel_tool_use": true},
       "thinking": {"type": "enabled", "budget_tokens": 1024},
       "temperature": 1.0,
-      "top_p": 0.9,
-      "top_k": 40,
+      "top_p": 0.95,
       "stop_sequences": ["STOP"],
       "stream": true,
       "metadata": {"user_id": "user-42"},
@@ -1040,6 +1107,138 @@ mod tests {
         // And canonical -> anthropic -> canonical is a fixed point.
         let again = decode_request(Operation::Chat, &up.body, None, false).unwrap();
         assert_eq!(again, r);
+    }
+
+    #[test]
+    fn foreign_web_search_becomes_anthropic_web_search() {
+        let tool = |ty: &str, name: &str| ToolDefinition {
+            kind: ToolKind::Builtin(ty.into()),
+            name: name.into(),
+            description: None,
+            parameters: None,
+            strict: None,
+            namespace: None,
+            cache_control: None,
+            extra: None,
+        };
+        for (ty, name) in [
+            ("web_search", "web_search"),
+            ("web_search_preview", "web_search_preview"),
+            ("web_search_2025_08_26", "web_search"),
+            ("google_search", "google_search"),
+        ] {
+            assert_eq!(
+                tool_to(&tool(ty, name)),
+                json!({"type": "web_search_20250305", "name": "web_search"}),
+                "{ty}"
+            );
+        }
+        // Anthropic's own dated types and other builtins pass unchanged.
+        assert_eq!(
+            tool_to(&tool("web_search_20250305", "web_search")),
+            json!({"type": "web_search_20250305", "name": "web_search"})
+        );
+        assert_eq!(
+            tool_to(&tool("bash_20250124", "bash")),
+            json!({"type": "bash_20250124", "name": "bash"})
+        );
+    }
+
+    #[test]
+    fn unsigned_thinking_is_shown_and_not_sent_back() {
+        let r = ChatResponse {
+            id: "x".into(),
+            model: "m".into(),
+            content: vec![
+                ContentBlock::Thinking(ThinkingBlock {
+                    text: "Thinking — é".into(),
+                    signature: None,
+                    extra: None,
+                }),
+                ContentBlock::Text(TextBlock {
+                    text: "hi".into(),
+                    cache_control: None,
+                    citations: None,
+                    extra: None,
+                }),
+            ],
+            stop_reason: None,
+            stop_sequence: None,
+            usage: tollgate_sdk::provider::Usage::empty(),
+            extra: None,
+        };
+        let v: Value = serde_json::from_slice(&encode_response(&r).unwrap()).unwrap();
+        assert_eq!(
+            v["content"][0],
+            json!({"type": "thinking", "thinking": "Thinking — é", "signature": ""})
+        );
+        // The client echoes it back: no signature, so it is not sent upstream.
+        let body = json!({"model": "m", "max_tokens": 10, "messages": [
+            {"role": "user", "content": "q"},
+            {"role": "assistant", "content": v["content"].clone()},
+            {"role": "user", "content": "more"}
+        ]});
+        let req =
+            decode_request(Operation::Chat, body.to_string().as_bytes(), None, false).unwrap();
+        assert!(
+            matches!(&req.messages[1].content[0], ContentBlock::Thinking(t) if t.signature.is_none())
+        );
+        let up = request_body(Operation::Chat, &req, "m", DEFAULT_MAX_TOKENS).unwrap();
+        assert_eq!(
+            up["messages"][1]["content"],
+            json!([{"type": "text", "text": "hi"}])
+        );
+    }
+
+    #[test]
+    fn thinking_is_made_acceptable_to_anthropic() {
+        // An OpenAI client: reasoning_effort medium (4096) with a 2048 cap and
+        // temperature 0.2.
+        let mut r = decode_request(
+            Operation::Chat,
+            br#"{"model":"m","max_tokens":2048,"temperature":0.2,"top_p":0.9,"top_k":5,"messages":[{"role":"user","content":"hi"}]}"#,
+            None,
+            false,
+        )
+        .unwrap();
+        r.thinking = Some(ThinkingConfig {
+            enabled: true,
+            budget_tokens: None,
+            effort: Some("medium".into()),
+            summary: None,
+        });
+        let v = request_body(Operation::Chat, &r, "m", DEFAULT_MAX_TOKENS).unwrap();
+        assert_eq!(
+            v["thinking"],
+            json!({"type": "enabled", "budget_tokens": 2047})
+        );
+        assert!(
+            v.get("temperature").is_none() && v.get("top_p").is_none() && v.get("top_k").is_none(),
+            "{v}"
+        );
+        // A forced tool choice: no thinking, sampling kept.
+        r.tool_choice = Some(ToolChoice::Required);
+        let v = request_body(Operation::Chat, &r, "m", DEFAULT_MAX_TOKENS).unwrap();
+        assert!(v.get("thinking").is_none(), "{v}");
+        assert_eq!(
+            (v["temperature"].clone(), v["top_k"].clone()),
+            (json!(0.2), json!(5))
+        );
+        // Within limits nothing changes.
+        r.tool_choice = None;
+        r.sampling.max_tokens = Some(32000);
+        r.sampling.temperature = Some(1.0);
+        r.sampling.top_p = Some(0.95);
+        r.sampling.top_k = None;
+        let v = request_body(Operation::Chat, &r, "m", DEFAULT_MAX_TOKENS).unwrap();
+        assert_eq!(
+            v["thinking"],
+            json!({"type": "enabled", "budget_tokens": 4096})
+        );
+        assert_eq!(
+            (v["temperature"].clone(), v["top_p"].clone()),
+            (json!(1.0), json!(0.95))
+        );
     }
 
     #[test]

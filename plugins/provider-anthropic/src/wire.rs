@@ -164,9 +164,13 @@ pub fn error_kind(t: &str) -> Option<ErrorKind> {
 
 /// The Anthropic error body `{"type":"error","error":{"type":…,"message":…}}`.
 pub fn error_body(err: &ApiError) -> Value {
+    // Another provider's type (`RESOURCE_EXHAUSTED`, `tokens`,
+    // `rate_limit_exceeded`, …) means nothing to an Anthropic client, which branches
+    // on Anthropic's own `…_error` types.
     let t = err
         .provider_type
         .as_deref()
+        .filter(|t| error_kind(t).is_some() || t.ends_with("_error"))
         .unwrap_or_else(|| error_type(err.kind));
     json!({"type": "error", "error": {"type": t, "message": err.message}})
 }
@@ -235,6 +239,28 @@ pub fn encode_models(models: &[String]) -> Vec<u8> {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn foreign_error_types_become_anthropic_types() {
+        let e = ApiError {
+            kind: ErrorKind::RateLimit,
+            status: 429,
+            message: "quota".into(),
+            provider_type: Some("RESOURCE_EXHAUSTED".into()),
+        };
+        assert_eq!(error_body(&e)["error"]["type"], "rate_limit_error");
+        let e = ApiError {
+            provider_type: Some("rate_limit_exceeded".into()),
+            ..e
+        };
+        assert_eq!(error_body(&e)["error"]["type"], "rate_limit_error");
+        let e = ApiError {
+            provider_type: Some("overloaded_error".into()),
+            kind: ErrorKind::Overloaded,
+            ..e
+        };
+        assert_eq!(error_body(&e)["error"]["type"], "overloaded_error");
+    }
 
     #[test]
     fn errors_both_ways() {

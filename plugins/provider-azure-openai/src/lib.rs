@@ -160,7 +160,10 @@ impl Guest for Azure {
         translate::decode_request(FLAVOR, op, &body, path_model, stream)
     }
 
-    fn encode_response(response: ChatResponse) -> Result<Vec<u8>, ApiError> {
+    fn encode_response(op: Operation, response: ChatResponse) -> Result<Vec<u8>, ApiError> {
+        if op != Operation::Chat {
+            return Err(ApiError::unsupported("counting tokens"));
+        }
         translate::encode_response(FLAVOR, &response)
     }
 

@@ -539,7 +539,7 @@ impl EncodeState {
 pub struct Encoder(RefCell<EncodeState>);
 
 impl GuestStreamEncoder for Encoder {
-    fn new(_model: String, _query: String) -> Self {
+    fn new(_model: String, _query: String, _include_usage: bool) -> Self {
         Encoder(RefCell::new(EncodeState::new()))
     }
     fn content_type(&self) -> String {

@@ -16,6 +16,9 @@ use tollgate_sdk::provider::{
     Role, Sampling, StopReason, TargetInfo, TextBlock, ThinkingBlock, ThinkingConfig, ToolCall,
     ToolChoice, ToolDefinition, ToolKind, ToolResult, ToolResultPart, UpstreamRequest, Usage,
 };
+use tollgate_sdk::tools::{
+    custom_call_arguments, custom_description, custom_input_schema, flat_name,
+};
 
 use crate::wire::{
     encode_segment, extra_fields, extra_from, extra_of, merge_extra, stop_reason_from,
@@ -708,8 +711,17 @@ fn encode_block(b: &ContentBlock, enc: &mut Enc, out: &mut Vec<Value>) -> Result
         ContentBlock::ToolCall(c) => {
             let mut m = Map::new();
             m.insert("toolUseId".into(), json!(tool_use_id(&c.id, Some(&c.name))));
-            m.insert("name".into(), json!(c.name));
-            m.insert("input".into(), tool_input(&c.arguments));
+            m.insert(
+                "name".into(),
+                json!(flat_name(&c.name, c.namespace.as_deref())),
+            );
+            // A free-form (custom) call travels as `{"input": raw}` (`tollgate_sdk::tools`).
+            let input = if c.kind == ToolKind::Custom {
+                tool_input(&custom_call_arguments(&c.arguments))
+            } else {
+                tool_input(&c.arguments)
+            };
+            m.insert("input".into(), input);
             merge_extra(&mut m, c.extra.as_ref());
             (json!({ "toolUse": m }), c.cache_control.as_ref())
         }
@@ -840,9 +852,29 @@ fn tool_to(t: &ToolDefinition, out: &mut Vec<Value>) -> Result<(), ApiError> {
             t.name
         )))
         }
-        ToolKind::Function | ToolKind::Custom => {
+        ToolKind::Custom => {
+            // No free-form tools in Converse: a function taking one string (see
+            // `tollgate_sdk::tools`); the host unwraps the calls on the way back.
             let mut m = Map::new();
-            m.insert("name".into(), json!(t.name));
+            m.insert(
+                "name".into(),
+                json!(flat_name(&t.name, t.namespace.as_deref())),
+            );
+            if let Some(d) = custom_description(t) {
+                m.insert("description".into(), json!(d));
+            }
+            m.insert(
+                "inputSchema".into(),
+                json!({ "json": custom_input_schema() }),
+            );
+            out.push(json!({ "toolSpec": m }));
+        }
+        ToolKind::Function => {
+            let mut m = Map::new();
+            m.insert(
+                "name".into(),
+                json!(flat_name(&t.name, t.namespace.as_deref())),
+            );
             if let Some(d) = t.description.as_deref().filter(|d| !d.is_empty()) {
                 m.insert("description".into(), json!(d));
             }
@@ -1205,15 +1237,23 @@ pub fn request_body(
         m.insert("system".into(), Value::Array(system));
     }
 
+    // Claude refuses a thinking budget not below `maxTokens`: the budget is clamped
+    // (and thinking not sent when `maxTokens` is 1024 or less, the smallest budget).
+    let claude_budget = match &r.thinking {
+        Some(t) if anthropic && t.enabled => match r.sampling.max_tokens {
+            None => Some(thinking_budget(t)),
+            Some(m) if m > 1024 => Some(thinking_budget(t).min(m - 1).max(1024)),
+            Some(_) => None,
+        },
+        _ => None,
+    };
     if op == Operation::Chat {
         let s = &r.sampling;
         let mut ic = Map::new();
         let mut max_tokens = s.max_tokens;
-        if let (None, Some(t)) = (max_tokens, &r.thinking) {
+        if let (None, Some(b)) = (max_tokens, claude_budget) {
             // Claude needs room for the answer beyond the thinking budget.
-            if t.enabled && anthropic {
-                max_tokens = Some(thinking_budget(t).saturating_add(4096));
-            }
+            max_tokens = Some(b.saturating_add(4096));
         }
         if let Some(n) = max_tokens {
             ic.insert("maxTokens".into(), json!(n));
@@ -1269,12 +1309,14 @@ pub fn request_body(
     };
     if anthropic {
         if let Some(t) = &r.thinking {
-            let v = if t.enabled {
-                json!({"type": "enabled", "budget_tokens": thinking_budget(t)})
-            } else {
-                json!({"type": "disabled"})
+            let v = match claude_budget {
+                Some(b) => Some(json!({"type": "enabled", "budget_tokens": b})),
+                None if !t.enabled => Some(json!({"type": "disabled"})),
+                None => None,
             };
-            amrf.entry("thinking").or_insert(v);
+            if let Some(v) = v {
+                amrf.entry("thinking").or_insert(v);
+            }
         }
         if let Some(k) = r.sampling.top_k {
             amrf.entry("top_k").or_insert(json!(k));
@@ -1818,6 +1860,29 @@ pub(crate) mod tests {
         );
         assert_eq!(v["inferenceConfig"], json!({"maxTokens": 5120}));
         assert!(v.get("requestMetadata").is_none());
+    }
+
+    #[test]
+    fn claude_thinking_budget_stays_below_max_tokens() {
+        let mut r = canonical(
+            r#"{"messages": [{"role": "user", "content": [{"text": "hi"}]}], "inferenceConfig": {"maxTokens": 2048}}"#,
+        );
+        r.thinking = Some(ThinkingConfig {
+            enabled: true,
+            budget_tokens: None,
+            effort: Some("medium".into()),
+            summary: None,
+        });
+        let up = encode_request(Operation::Chat, &r, &target(MODEL)).unwrap();
+        let v: Value = serde_json::from_slice(&up.body).unwrap();
+        assert_eq!(
+            v["additionalModelRequestFields"]["thinking"],
+            json!({"type": "enabled", "budget_tokens": 2047})
+        );
+        r.sampling.max_tokens = Some(1000);
+        let up = encode_request(Operation::Chat, &r, &target(MODEL)).unwrap();
+        let v: Value = serde_json::from_slice(&up.body).unwrap();
+        assert!(v.get("additionalModelRequestFields").is_none(), "{v}");
     }
 
     #[test]

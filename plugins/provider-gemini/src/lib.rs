@@ -95,8 +95,18 @@ impl Guest for Gemini {
         translate::decode_request(op, &body, path_model, stream)
     }
 
-    fn encode_response(response: ChatResponse) -> Result<Vec<u8>, ApiError> {
-        translate::encode_response(&response)
+    fn encode_response(op: Operation, response: ChatResponse) -> Result<Vec<u8>, ApiError> {
+        match op {
+            Operation::Chat => translate::encode_response(&response),
+            // The answer of Gemini `countTokens`.
+            Operation::CountTokens => {
+                let n = response.usage.input_tokens.unwrap_or(0);
+                Ok(format!(r#"{{"totalTokens":{n}}}"#).into_bytes())
+            }
+            Operation::ListModels => {
+                Err(ApiError::unsupported("encoding a model list as a response"))
+            }
+        }
     }
 
     fn encode_error(error: ApiError) -> HttpResponse {

@@ -805,7 +805,7 @@ impl EncodeState {
 pub struct Encoder(RefCell<EncodeState>);
 
 impl GuestStreamEncoder for Encoder {
-    fn new(model: String, query: String) -> Self {
+    fn new(model: String, query: String, _include_usage: bool) -> Self {
         Encoder(RefCell::new(EncodeState::new(model, &query)))
     }
     fn content_type(&self) -> String {

@@ -24,6 +24,9 @@ use tollgate_sdk::provider::{
     Role, Sampling, StopReason, TargetInfo, TextBlock, ThinkingBlock, ThinkingConfig, ToolCall,
     ToolChoice, ToolDefinition, ToolKind, ToolResult, ToolResultPart, UpstreamRequest, Usage,
 };
+use tollgate_sdk::tools::{
+    custom_call_arguments, custom_description, custom_input_schema, flat_name,
+};
 
 use crate::passthrough::parse_object;
 use crate::wire::{
@@ -534,7 +537,10 @@ pub fn function_call_part(c: &ToolCall) -> Value {
     if !c.id.is_empty() && !is_generated_id(&c.id) {
         fc.insert("id".into(), json!(c.id));
     }
-    fc.insert("name".into(), json!(c.name));
+    fc.insert(
+        "name".into(),
+        json!(flat_name(&c.name, c.namespace.as_deref())),
+    );
     fc.insert("args".into(), args_object(&c.arguments));
     let mut m = Map::new();
     m.insert("functionCall".into(), Value::Object(fc));
@@ -650,9 +656,10 @@ fn encode_block(
         }
         ContentBlock::ToolCall(c) => {
             if matches!(c.kind, ToolKind::Custom) {
-                // A free-form call in history: its raw input as the one argument.
+                // A free-form call in history: its raw input as the one argument
+                // (see `tollgate_sdk::tools`).
                 let mut c = c.clone();
-                c.arguments = json!({ "input": c.arguments }).to_string();
+                c.arguments = custom_call_arguments(&c.arguments);
                 out.push(function_call_part(&c));
             } else {
                 out.push(function_call_part(c));
@@ -857,7 +864,10 @@ fn tools_to(tools: &[ToolDefinition]) -> Result<Vec<Value>, ApiError> {
         match &t.kind {
             ToolKind::Function => {
                 let mut d = Map::new();
-                d.insert("name".into(), json!(t.name));
+                d.insert(
+                    "name".into(),
+                    json!(flat_name(&t.name, t.namespace.as_deref())),
+                );
                 if let Some(desc) = &t.description {
                     d.insert("description".into(), json!(desc));
                 }
@@ -880,10 +890,22 @@ fn tools_to(tools: &[ToolDefinition]) -> Result<Vec<Value>, ApiError> {
                 }
             }
             ToolKind::Custom => {
-                return Err(bad(format!(
-                    "tool `{}`: free-form (custom) tools are not supported by Gemini",
-                    t.name
-                )))
+                // No free-form tools in Gemini: a function taking one string (see
+                // `tollgate_sdk::tools`); the host unwraps the calls on the way back.
+                let mut d = Map::new();
+                d.insert(
+                    "name".into(),
+                    json!(flat_name(&t.name, t.namespace.as_deref())),
+                );
+                if let Some(desc) = custom_description(t) {
+                    d.insert("description".into(), json!(desc));
+                }
+                d.insert("parametersJsonSchema".into(), custom_input_schema());
+                decls.push(Value::Object(d));
+                if fn_slot.is_none() {
+                    fn_slot = Some(out.len());
+                    out.push(Value::Null);
+                }
             }
             ToolKind::Builtin(ty) => {
                 let key = builtin_key(t, ty).ok_or_else(|| {
@@ -1275,7 +1297,7 @@ pub fn request_body(r: &ChatRequest, model: &str, opts: &Options) -> Result<Obj,
     for msg in &r.messages {
         for b in &msg.content {
             if let ContentBlock::ToolCall(c) = b {
-                names.insert(c.id.clone(), c.name.clone());
+                names.insert(c.id.clone(), flat_name(&c.name, c.namespace.as_deref()));
             }
         }
     }
@@ -2253,18 +2275,28 @@ mod tests {
             cache_control: None,
             extra: None,
         };
-        for (t, want) in [
-            (
-                tool(ToolKind::Builtin("bash_20250124".into()), "bash"),
-                "bash_20250124` has no Gemini equivalent",
-            ),
-            (tool(ToolKind::Custom, "apply_patch"), "free-form"),
-        ] {
+        for (t, want) in [(
+            tool(ToolKind::Builtin("bash_20250124".into()), "bash"),
+            "bash_20250124` has no Gemini equivalent",
+        )] {
             r.tools = vec![t];
             let e = encode_request(Operation::Chat, &r, &target("g")).unwrap_err();
             assert_eq!(e.status, 400);
             assert!(e.message.contains(want), "{}", e.message);
         }
+        // Custom (free-form) and namespaced tools travel as functions.
+        let mut ns = tool(ToolKind::Function, "read");
+        ns.namespace = Some("mcp_fs".into());
+        r.tools = vec![tool(ToolKind::Custom, "apply_patch"), ns];
+        let up = encode_request(Operation::Chat, &r, &target("g")).expect("encode");
+        let body: Value = serde_json::from_slice(&up.body).expect("json");
+        let decls = &body["tools"][0]["functionDeclarations"];
+        assert_eq!(decls[0]["name"], "apply_patch");
+        assert_eq!(
+            decls[0]["parametersJsonSchema"]["required"],
+            json!(["input"])
+        );
+        assert_eq!(decls[1]["name"], "mcp_fs__read");
         r.tools.clear();
         r.messages = vec![msg(
             Role::User,

@@ -180,7 +180,10 @@ pub fn usage_to(u: &Usage) -> Value {
         .and_then(Value::as_u64)
         .unwrap_or(0);
     let cached = u.cache_read_tokens;
-    let prompt = (u.input_tokens.unwrap_or(0) + cached.unwrap_or(0)).saturating_sub(tool);
+    // Gemini has no cache writes: tokens another provider wrote to its cache are
+    // prompt tokens like the rest.
+    let written = u.cache_write_tokens.unwrap_or(0) + u.cache_write_1h_tokens.unwrap_or(0);
+    let prompt = (u.input_tokens.unwrap_or(0) + cached.unwrap_or(0) + written).saturating_sub(tool);
     let thoughts = u.reasoning_tokens;
     let candidates = u
         .output_tokens
@@ -334,6 +337,9 @@ pub fn error_from(e: &Value, status: u16) -> Option<ApiError> {
     });
     let kind = if bad_key {
         ErrorKind::Authentication
+    } else if status == 413 {
+        // INVALID_ARGUMENT is also what a too-large body says; the status is sharper.
+        ErrorKind::RequestTooLarge
     } else {
         s.and_then(error_kind)
             .unwrap_or_else(|| ErrorKind::from_status(status))
@@ -515,6 +521,31 @@ pub fn openapi_to_json_schema(v: &Value) -> Value {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn cache_writes_count_as_prompt_tokens() {
+        let mut u = Usage::empty();
+        u.input_tokens = Some(1200);
+        u.cache_read_tokens = Some(4000);
+        u.cache_write_tokens = Some(300);
+        u.output_tokens = Some(350);
+        let v = usage_to(&u);
+        assert_eq!(v["promptTokenCount"], 5500);
+        assert_eq!(v["cachedContentTokenCount"], 4000);
+        assert_eq!(v["totalTokenCount"], 5850);
+    }
+
+    #[test]
+    fn status_413_is_request_too_large() {
+        let body = br#"{"error":{"code":413,"message":"too big","status":"INVALID_ARGUMENT"}}"#;
+        let e = decode_error(413, body);
+        assert_eq!((e.kind, e.status), (ErrorKind::RequestTooLarge, 413));
+        let e = decode_error(
+            400,
+            br#"{"error":{"code":400,"message":"bad","status":"INVALID_ARGUMENT"}}"#,
+        );
+        assert_eq!(e.kind, ErrorKind::InvalidRequest);
+    }
 
     #[test]
     fn spellings() {

@@ -83,7 +83,10 @@ impl Guest for Compatible {
         translate::decode_request(FLAVOR, op, &body, path_model, stream)
     }
 
-    fn encode_response(response: ChatResponse) -> Result<Vec<u8>, ApiError> {
+    fn encode_response(op: Operation, response: ChatResponse) -> Result<Vec<u8>, ApiError> {
+        if op != Operation::Chat {
+            return Err(ApiError::unsupported("counting tokens"));
+        }
         translate::encode_response(FLAVOR, &response)
     }
 
@@ -247,8 +250,10 @@ mod tests {
             usage: Usage::empty(),
             extra: None,
         };
-        let v: Value =
-            serde_json::from_slice(&<Compatible as Guest>::encode_response(resp).unwrap()).unwrap();
+        let v: Value = serde_json::from_slice(
+            &<Compatible as Guest>::encode_response(Operation::Chat, resp).unwrap(),
+        )
+        .unwrap();
         assert_eq!(v["choices"][0]["message"]["reasoning_content"], "think");
         assert_eq!(v["choices"][0]["message"]["content"], "answer");
 
@@ -270,6 +275,7 @@ data: [DONE]
         let e = <stream::Encoder<CompatibleFlavor> as GuestStreamEncoder>::new(
             String::new(),
             String::new(),
+            false,
         );
         let mut out = e.encode(evs).unwrap();
         out.extend(e.finish());

@@ -27,6 +27,7 @@ pub fn info() -> ProviderInfo {
         default_base_url: "https://api.openai.com".to_string(),
         routes: vec![
             Route::new("POST", "/v1/responses", Operation::Chat),
+            Route::new("POST", "/v1/responses/input_tokens", Operation::CountTokens),
             Route::new("GET", "/v1/models", Operation::ListModels),
         ],
         passthrough_headers: vec![
@@ -68,8 +69,21 @@ impl Guest for OpenAiResponses {
         translate::decode_request(op, &body, path_model, stream)
     }
 
-    fn encode_response(response: ChatResponse) -> Result<Vec<u8>, ApiError> {
-        translate::encode_response(&response)
+    fn encode_response(op: Operation, response: ChatResponse) -> Result<Vec<u8>, ApiError> {
+        match op {
+            Operation::Chat => translate::encode_response(&response),
+            // The answer of Responses `/v1/responses/input_tokens`.
+            Operation::CountTokens => {
+                let n = response.usage.input_tokens.unwrap_or(0);
+                Ok(
+                    format!(r#"{{"object":"response.input_tokens","input_tokens":{n}}}"#)
+                        .into_bytes(),
+                )
+            }
+            Operation::ListModels => {
+                Err(ApiError::unsupported("encoding a model list as a response"))
+            }
+        }
     }
 
     fn encode_error(error: ApiError) -> HttpResponse {
@@ -123,6 +137,7 @@ mod tests {
             routes,
             vec![
                 ("POST", "/v1/responses", Operation::Chat),
+                ("POST", "/v1/responses/input_tokens", Operation::CountTokens),
                 ("GET", "/v1/models", Operation::ListModels)
             ]
         );

@@ -1210,7 +1210,7 @@ impl EncodeState {
 pub struct Encoder(RefCell<EncodeState>);
 
 impl GuestStreamEncoder for Encoder {
-    fn new(model: String, _query: String) -> Self {
+    fn new(model: String, _query: String, _include_usage: bool) -> Self {
         Encoder(RefCell::new(EncodeState::new(model)))
     }
     fn content_type(&self) -> String {

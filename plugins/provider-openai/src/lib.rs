@@ -65,7 +65,10 @@ impl Guest for OpenAi {
         translate::decode_request(FLAVOR, op, &body, path_model, stream)
     }
 
-    fn encode_response(response: ChatResponse) -> Result<Vec<u8>, ApiError> {
+    fn encode_response(op: Operation, response: ChatResponse) -> Result<Vec<u8>, ApiError> {
+        if op != Operation::Chat {
+            return Err(ApiError::unsupported("counting tokens"));
+        }
         translate::encode_response(FLAVOR, &response)
     }
 
@@ -164,6 +167,7 @@ mod tests {
         let e = <stream::Encoder<OpenAiFlavor> as GuestStreamEncoder>::new(
             "gpt-x".into(),
             String::new(),
+            false,
         );
         assert_eq!(e.content_type(), "text/event-stream");
         let b = e

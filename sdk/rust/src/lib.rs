@@ -28,6 +28,7 @@ pub mod json;
 pub mod provider;
 pub mod router;
 pub mod sse;
+pub mod tools;
 pub mod types;
 
 /// Re-exported so export macros and plugins need no direct dependency.

@@ -85,7 +85,7 @@ impl ResponseSummary {
 pub struct UnsupportedStreamEncoder;
 
 impl GuestStreamEncoder for UnsupportedStreamEncoder {
-    fn new(_model: String, _query: String) -> Self {
+    fn new(_model: String, _query: String, _include_usage: bool) -> Self {
         UnsupportedStreamEncoder
     }
     fn content_type(&self) -> String {

@@ -1,4 +1,4 @@
-//! `mock-upstream --listen ADDR`: the Anthropic mock as a standalone server, for
+//! `mock-upstream --listen ADDR`: the multi-dialect mock as a standalone server, for
 //! benchmarks and for pointing a real client at it by hand.
 
 use std::net::SocketAddr;

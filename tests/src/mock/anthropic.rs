@@ -13,9 +13,9 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::{
-    base_response, content_text, garbage_json, header_str, json_response, new_id, split_chars,
-    split_words, sse_event, stream_response, stream_steps, Dialect, Fault, Frame, IssuedToolCall,
-    OfferedTool, Script, Shared, Step, ToolKind, Turn,
+    base_response, bench_chunks, content_text, garbage_json, header_str, json_response, new_id,
+    split_chars, split_words, sse_event, stream_response, stream_steps, Dialect, Fault, Frame,
+    IssuedToolCall, OfferedTool, Script, Shared, Step, ToolKind, Turn,
 };
 
 const DEFAULT_BENCH_CHUNKS: usize = 20;
@@ -360,8 +360,8 @@ pub(crate) async fn messages(shared: &Shared, headers: &HeaderMap, body: &Bytes)
         return invalid("model: Field required");
     };
     let stream = head.stream.unwrap_or(false);
-    if model == "bench" {
-        return bench(headers, stream);
+    if let Some(chunks) = bench_chunks(&model, headers, DEFAULT_BENCH_CHUNKS) {
+        return bench(headers, stream, chunks);
     }
 
     let request: Value = match serde_json::from_slice(body) {
@@ -502,7 +502,7 @@ fn bench_bytes() -> &'static BenchBytes {
     })
 }
 
-fn bench(headers: &HeaderMap, stream: bool) -> Response {
+fn bench(headers: &HeaderMap, stream: bool, chunks: usize) -> Response {
     let bytes = bench_bytes();
     if !stream {
         return base_response(
@@ -511,9 +511,6 @@ fn bench(headers: &HeaderMap, stream: bool) -> Response {
             Body::from(bytes.message.clone()),
         );
     }
-    let chunks = header_str(headers, "x-mock-chunks")
-        .and_then(|v| v.parse::<usize>().ok())
-        .unwrap_or(DEFAULT_BENCH_CHUNKS);
     let delay = header_str(headers, "x-mock-chunk-delay-ms")
         .and_then(|v| v.parse::<u64>().ok())
         .map_or(Duration::ZERO, Duration::from_millis);

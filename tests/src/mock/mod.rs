@@ -16,12 +16,15 @@
 //!   `mock-stall` → the first event, then nothing for 60 s;
 //!   `mock-slow-first-byte` → 2 s before the response head;
 //!   `mock-garbage` → 200 with a body that is not JSON / not a valid stream;
-//!   `bench` (Anthropic only) → a fixed small answer (streaming: `x-mock-chunks`
-//!   deltas, default 20).
+//!   `bench` or `bench-N` (Anthropic and Chat Completions only) → a fixed small answer
+//!   from precomputed bytes (streaming: `x-mock-chunks` deltas, else N, else 20; the
+//!   `-N` form carries the count through a gateway that translates the request and
+//!   so drops the control headers).
 //! - the request ends with tool results → `Tool said: <their text>`.
 //! - a shell-like tool is offered (Claude Code's `Bash`, Gemini CLI's
 //!   `run_shell_command`, Codex's `shell` / `shell_command` / `exec_command` /
-//!   `local_shell`, or any function with a `command` parameter) and the last user
+//!   `local_shell`, or any function with a `command` parameter, or a function whose
+//!   one parameter is the string `input`) and the last user
 //!   message contains `TOLLGATE_TOOL_TEST` → a text and a call of that tool running
 //!   [`TOOL_TEST_COMMAND`] (each call the mock issues is kept: [`MockUpstream::issued_tool_calls`]).
 //! - JSON output asked for with a schema → a JSON object that fits the schema.
@@ -654,6 +657,22 @@ pub(crate) fn sse_data(data: &Value, eol: &str) -> Bytes {
     Bytes::from(out)
 }
 
+/// The benchmark fast path's stream length for `model`: `None` unless the model is
+/// `bench` or `bench-N`; then the `x-mock-chunks` header, else N, else `default`.
+pub(crate) fn bench_chunks(model: &str, headers: &HeaderMap, default: usize) -> Option<usize> {
+    let from_name = match model.strip_prefix("bench") {
+        Some("") => None,
+        Some(rest) => Some(rest.strip_prefix('-')?.parse::<usize>().ok()?),
+        None => return None,
+    };
+    Some(
+        header_str(headers, "x-mock-chunks")
+            .and_then(|v| v.parse::<usize>().ok())
+            .or(from_name)
+            .unwrap_or(default),
+    )
+}
+
 /// One step of a streamed body.
 pub(crate) enum Step {
     Chunk(Bytes),
@@ -945,14 +964,19 @@ pub(crate) fn shell_call(tools: &[OfferedTool]) -> Option<ScriptCall> {
     let candidates = known("shell").into_iter().chain(tools.iter());
     for tool in candidates.filter(|t| t.kind == ToolKind::Function) {
         let props = tool.parameters.get("properties").and_then(Value::as_object);
-        let Some(command) = props.and_then(|p| p.get("command").or_else(|| p.get("cmd"))) else {
+        // `input`: a free-form (custom) tool offered as a function taking one
+        // string, as the gateway offers Codex's custom tools to dialects without them.
+        let Some(command) = props.and_then(|p| {
+            p.get("command")
+                .or_else(|| p.get("cmd"))
+                .or_else(|| p.get("input").filter(|_| p.len() == 1))
+        }) else {
             continue;
         };
-        let key = if props.is_some_and(|p| p.contains_key("command")) {
-            "command"
-        } else {
-            "cmd"
-        };
+        let key = ["command", "cmd", "input"]
+            .into_iter()
+            .find(|k| props.is_some_and(|p| p.contains_key(*k)))
+            .unwrap_or("command");
         let is_array = command.get("type").and_then(Value::as_str) == Some("array")
             || command
                 .get("type")
@@ -1073,6 +1097,19 @@ pub(crate) fn garbage_json() -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bench_models() {
+        let none = HeaderMap::new();
+        assert_eq!(bench_chunks("bench", &none, 20), Some(20));
+        assert_eq!(bench_chunks("bench-200", &none, 20), Some(200));
+        assert_eq!(bench_chunks("bench-x", &none, 20), None);
+        assert_eq!(bench_chunks("benchmark", &none, 20), None);
+        assert_eq!(bench_chunks("claude", &none, 20), None);
+        let mut h = HeaderMap::new();
+        h.insert("x-mock-chunks", HeaderValue::from_static("7"));
+        assert_eq!(bench_chunks("bench-200", &h, 20), Some(7));
+    }
 
     #[test]
     fn split_words_keeps_text() {

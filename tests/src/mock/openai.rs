@@ -3,18 +3,23 @@
 //! `stream_options.include_usage`), and OpenAI's error shape (shared with Responses).
 
 use std::collections::VecDeque;
+use std::sync::OnceLock;
 use std::time::Duration;
 
+use axum::body::Body;
 use axum::response::Response;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, StatusCode};
+use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{
-    content_text, garbage_json, json_response, new_id, split_chars, split_words, sse_data,
-    stream_response, stream_steps, unix_now, Dialect, Fault, Frame, IssuedToolCall, OfferedTool,
-    Script, Shared, Step, ToolKind, Turn,
+    base_response, bench_chunks, content_text, garbage_json, header_str, json_response, new_id,
+    split_chars, split_words, sse_data, stream_response, stream_steps, unix_now, Dialect, Fault,
+    Frame, IssuedToolCall, OfferedTool, Script, Shared, Step, ToolKind, Turn,
 };
+
+const DEFAULT_BENCH_CHUNKS: usize = 20;
 
 const SSE: &str = "text/event-stream; charset=utf-8";
 const FINGERPRINT: &str = "fp_mock0001";
@@ -210,6 +215,17 @@ pub(crate) async fn chat_completions(
     headers: &HeaderMap,
     body: &Bytes,
 ) -> Response {
+    // The benchmark fast path: only the head of the request is read.
+    if let Ok(head) = serde_json::from_slice::<BenchHead>(body) {
+        if let Some(chunks) = head
+            .model
+            .as_deref()
+            .and_then(|m| bench_chunks(m, headers, DEFAULT_BENCH_CHUNKS))
+        {
+            let include_usage = head.stream_options.and_then(|o| o.include_usage);
+            return bench(headers, head.stream.unwrap_or(false), include_usage, chunks);
+        }
+    }
     let request = match parse_body(body) {
         Ok(v) => v,
         Err(response) => return *response,
@@ -332,4 +348,163 @@ pub(crate) async fn chat_completions(
     }
     frames.push((Bytes::from_static(b"data: [DONE]\n\n"), Frame::Other));
     stream_response(stream_steps(frames, headers, fault), SSE)
+}
+
+// ---------------------------------------------------------------------------------
+// Benchmark fast path (model `bench` / `bench-N`): everything precomputed once, cloned
+// as cheap `Bytes`, like the Anthropic one.
+
+#[derive(Deserialize)]
+struct BenchHead {
+    model: Option<String>,
+    stream: Option<bool>,
+    stream_options: Option<BenchStreamOptions>,
+}
+
+#[derive(Deserialize)]
+struct BenchStreamOptions {
+    include_usage: Option<bool>,
+}
+
+struct BenchBytes {
+    completion: Bytes,
+    /// The role chunk.
+    head: Bytes,
+    /// One content chunk (`tok `).
+    delta: Bytes,
+    /// The finish chunk and `[DONE]`.
+    tail: Bytes,
+    /// The finish chunk, the usage chunk and `[DONE]` (`include_usage`).
+    tail_usage: Bytes,
+}
+
+fn bench_bytes() -> &'static BenchBytes {
+    static BENCH: OnceLock<BenchBytes> = OnceLock::new();
+    BENCH.get_or_init(|| {
+        let id = "chatcmpl-01benchbenchbenchbenchbe";
+        let created = 1_767_225_600_u64;
+        let usage = |output: u64| {
+            json!({
+                "prompt_tokens": 10,
+                "completion_tokens": output,
+                "total_tokens": 10 + output,
+                "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+                "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0,
+                    "accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0},
+            })
+        };
+        let completion = json!({
+            "id": id,
+            "object": "chat.completion",
+            "created": created,
+            "model": "bench",
+            "choices": [{
+                "index": 0,
+                "message": {"role": "assistant", "content": "ok", "refusal": null, "annotations": []},
+                "logprobs": null,
+                "finish_reason": "stop",
+            }],
+            "usage": usage(1),
+            "service_tier": "default",
+            "system_fingerprint": FINGERPRINT,
+        });
+        let chunk = |delta: Value, finish: Option<&str>| {
+            sse_data(
+                &json!({
+                    "id": id,
+                    "object": "chat.completion.chunk",
+                    "created": created,
+                    "model": "bench",
+                    "service_tier": "default",
+                    "system_fingerprint": FINGERPRINT,
+                    "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}],
+                }),
+                "\n",
+            )
+        };
+        let finish = chunk(json!({}), Some("stop"));
+        let done = Bytes::from_static(b"data: [DONE]\n\n");
+        let usage_chunk = sse_data(
+            &json!({
+                "id": id,
+                "object": "chat.completion.chunk",
+                "created": created,
+                "model": "bench",
+                "service_tier": "default",
+                "system_fingerprint": FINGERPRINT,
+                "choices": [],
+                "usage": usage(20),
+            }),
+            "\n",
+        );
+        BenchBytes {
+            completion: Bytes::from(serde_json::to_vec(&completion).unwrap_or_default()),
+            head: chunk(json!({"role": "assistant", "content": "", "refusal": null}), None),
+            delta: chunk(json!({"content": "tok "}), None),
+            tail: Bytes::from([&finish[..], &done[..]].concat()),
+            tail_usage: Bytes::from([&finish[..], &usage_chunk[..], &done[..]].concat()),
+        }
+    })
+}
+
+fn bench(
+    headers: &HeaderMap,
+    stream: bool,
+    include_usage: Option<bool>,
+    chunks: usize,
+) -> Response {
+    let bytes = bench_bytes();
+    if !stream {
+        return base_response(
+            StatusCode::OK,
+            "application/json",
+            Body::from(bytes.completion.clone()),
+        );
+    }
+    let delay = header_str(headers, "x-mock-chunk-delay-ms")
+        .and_then(|v| v.parse::<u64>().ok())
+        .map_or(Duration::ZERO, Duration::from_millis);
+    let mut steps = VecDeque::with_capacity(chunks * 2 + 2);
+    steps.push_back(Step::Chunk(bytes.head.clone()));
+    for _ in 0..chunks {
+        if !delay.is_zero() {
+            steps.push_back(Step::Sleep(delay));
+        }
+        steps.push_back(Step::Chunk(bytes.delta.clone()));
+    }
+    steps.push_back(Step::Chunk(if include_usage == Some(true) {
+        bytes.tail_usage.clone()
+    } else {
+        bytes.tail.clone()
+    }));
+    stream_response(steps, SSE)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bench_bytes_are_valid_chat_completions() {
+        let b = bench_bytes();
+        let v: Value = serde_json::from_slice(&b.completion).expect("JSON");
+        assert_eq!(v["object"], "chat.completion");
+        assert_eq!(v["choices"][0]["message"]["content"], "ok");
+        for chunk in [&b.head, &b.delta] {
+            let text = std::str::from_utf8(chunk).expect("utf-8");
+            let data = text
+                .strip_prefix("data: ")
+                .and_then(|t| t.strip_suffix("\n\n"))
+                .expect("one SSE event");
+            let v: Value = serde_json::from_str(data).expect("JSON");
+            assert_eq!(v["object"], "chat.completion.chunk");
+        }
+        let tail = std::str::from_utf8(&b.tail_usage).expect("utf-8");
+        assert!(tail.contains("\"finish_reason\":\"stop\""));
+        assert!(tail.contains("\"choices\":[]"));
+        assert!(tail.ends_with("data: [DONE]\n\n"));
+        assert!(std::str::from_utf8(&b.tail)
+            .expect("utf-8")
+            .ends_with("data: [DONE]\n\n"));
+    }
 }
