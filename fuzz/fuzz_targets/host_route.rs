@@ -1,0 +1,11 @@
+//! `cargo fuzz run --features fuzzer host_route`; without `--cfg fuzzing` the binary
+//! replays the files named on its command line.
+#![cfg_attr(fuzzing, no_main)]
+
+#[cfg(fuzzing)]
+libfuzzer_sys::fuzz_target!(|data: &[u8]| tollgate_fuzz::host::route(data));
+
+#[cfg(not(fuzzing))]
+fn main() {
+    tollgate_fuzz::replay(tollgate_fuzz::host::route);
+}
