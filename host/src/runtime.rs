@@ -94,7 +94,9 @@ pub struct Target {
     pub model: Option<String>,
     pub api_key: Option<String>,
     pub weight: u32,
-    pub options: serde_json::Value,
+    /// The target's `options` as JSON text, serialized once at load (plugins get it
+    /// on every translated request).
+    pub options: String,
     /// Always go through the canonical model.
     pub translate: bool,
     /// Request defaults applied on the translated path.
@@ -575,7 +577,7 @@ impl Runtime {
                     model: t.model.clone(),
                     api_key: t.api_key.clone(),
                     weight: t.weight,
-                    options: toml_to_json(&t.options),
+                    options: toml_to_json(&t.options).to_string(),
                     translate: t.translate,
                     defaults: t.defaults.clone(),
                     aws,

@@ -5,6 +5,7 @@ pub mod admin;
 pub mod errors;
 pub mod proxy;
 mod retag;
+mod signatures;
 pub mod translate;
 pub mod upstream;
 

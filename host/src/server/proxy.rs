@@ -433,8 +433,11 @@ pub async fn handle(app: Arc<App>, req: Request<Body>) -> Response<Body> {
         ctx.rec.upstream_model = Some(upstream_model.clone());
 
         let same = same_dialect(ep, target, matched.entry.route);
-        // Same-dialect targets always pass token counting through.
-        let translate = !same || (target.translate && op != Operation::CountTokens);
+        // Same-dialect targets always pass token counting through; a body with a
+        // thinking signature Tollgate wrapped must be translated to unwrap it.
+        let translate = !same
+            || (target.translate && op != Operation::CountTokens)
+            || (op == Operation::Chat && super::signatures::body_has_wrapped(&body));
         let (method, url, mut headers, send_body) = if translate {
             if op == Operation::ListModels {
                 return super::translate::list_models(&app, ep, target, ctx).await;
@@ -477,10 +480,16 @@ pub async fn handle(app: Arc<App>, req: Request<Body>) -> Response<Body> {
             };
             let info = TargetInfo {
                 model: upstream_model.clone(),
-                options: target.options.to_string(),
+                options: target.options.clone(),
             };
             let with_defaults = super::translate::apply_defaults(request, &target.defaults);
             let request = with_defaults.as_ref().unwrap_or(request);
+            let signed = super::signatures::request_for_target(
+                request,
+                &ep.front.info.id,
+                &target.provider.info.id,
+            );
+            let request = signed.as_ref().unwrap_or(request);
             let up = match target.provider.encode_request(op, request, &info).await {
                 Ok(Ok(up)) => up,
                 Ok(Err(_)) if op == Operation::CountTokens => {

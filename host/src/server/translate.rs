@@ -15,6 +15,14 @@ use futures::StreamExt;
 use super::errors::{api_error, plugin_failure, respond};
 use super::proxy::{apply_usage, error_chain, merge_usage, Ctx};
 use super::retag::StreamRetag;
+use super::signatures::StreamWrap;
+
+/// Whether a translated answer's thinking signatures must be wrapped with their
+/// issuer (the client's own provider family would not verify them).
+fn wraps_signatures(ep: &Endpoint, target: &Target) -> bool {
+    super::signatures::family(&ep.front.info.id)
+        != super::signatures::family(&target.provider.info.id)
+}
 pub(super) use super::retag::ToolTags;
 use super::App;
 use crate::plugin::{
@@ -222,6 +230,7 @@ pub(super) async fn relay(
             ctx,
             idle,
             tags.map(ToolTags::into_stream),
+            wraps_signatures(ep, target).then(|| StreamWrap::new(&target.provider.info.id)),
         );
         let mut out = Response::new(Body::from_stream(body));
         out.headers_mut().insert("content-type", content_type);
@@ -263,21 +272,26 @@ pub(super) async fn relay(
             return r;
         }
     };
-    let mut answer = decoded.clone();
+    let mut answer = decoded;
     if let Some(tags) = &tags {
         tags.response(&mut answer);
     }
-    if !client_model.is_empty() {
-        answer.model = client_model;
+    if wraps_signatures(ep, target) {
+        super::signatures::wrap_response(&mut answer, &target.provider.info.id);
     }
+    let upstream_model = if client_model.is_empty() {
+        answer.model.clone()
+    } else {
+        std::mem::replace(&mut answer.model, client_model)
+    };
     match ep.front.encode_response_for(op, &answer).await {
         Ok(Ok(bytes)) => {
             ctx.rec.response_bytes = bytes.len() as u64;
-            ctx.rec.upstream_model = Some(decoded.model.clone());
-            ctx.rec.stop_reason = decoded
+            ctx.rec.upstream_model = Some(upstream_model);
+            ctx.rec.stop_reason = answer
                 .stop_reason
                 .map(|r| crate::plugin::stop_reason_name(r).to_string());
-            apply_usage(&mut ctx.rec, &decoded.usage, ep, target).await;
+            apply_usage(&mut ctx.rec, &answer.usage, ep, target).await;
             ctx.finish(&app, 200, None);
             let mut out = Response::new(Body::from(bytes));
             out.headers_mut()
@@ -305,9 +319,7 @@ struct Translating {
     rt: Arc<Runtime>,
     ep_idx: usize,
     target_idx: usize,
-    upstream: std::pin::Pin<
-        Box<dyn futures::Stream<Item = Result<Bytes, super::upstream::UpstreamError>> + Send>,
-    >,
+    upstream: futures::stream::Peekable<UpstreamBody>,
     decoder: Option<StreamDecoder>,
     encoder: Option<StreamEncoder>,
     ctx: Option<Ctx>,
@@ -316,9 +328,42 @@ struct Translating {
     first: bool,
     done: bool,
     retag: Option<StreamRetag>,
+    signatures: Option<StreamWrap>,
 }
 
+/// The upstream's response body as a stream of chunks.
+type UpstreamBody = std::pin::Pin<
+    Box<dyn futures::Stream<Item = Result<Bytes, super::upstream::UpstreamError>> + Send>,
+>;
+
+/// How many bytes of already-arrived upstream chunks go to the plugins at once.
+const COALESCE_MAX: usize = 64 * 1024;
+
 impl Translating {
+    /// `first` plus the upstream chunks that have already arrived behind it, so a
+    /// burst costs one decoder and one encoder call instead of one per chunk (as
+    /// passthrough sends waiting chunks in one write). Never waits.
+    fn with_waiting_chunks(&mut self, first: Bytes) -> Bytes {
+        use futures::FutureExt;
+        let ready = |up: &mut futures::stream::Peekable<_>| {
+            matches!(
+                std::pin::Pin::new(up).peek().now_or_never(),
+                Some(Some(Ok(_)))
+            )
+        };
+        if !ready(&mut self.upstream) {
+            return first;
+        }
+        let mut buf = first.to_vec();
+        while buf.len() < COALESCE_MAX && ready(&mut self.upstream) {
+            match self.upstream.next().now_or_never() {
+                Some(Some(Ok(c))) => buf.extend_from_slice(&c),
+                _ => break,
+            }
+        }
+        Bytes::from(buf)
+    }
+
     fn absorb(&mut self, events: &[StreamEvent]) {
         for ev in events {
             match ev {
@@ -349,15 +394,19 @@ impl Translating {
         let Some(enc) = self.encoder.as_mut() else {
             return Vec::new();
         };
-        let retagged;
-        let events = match self.retag.as_mut() {
-            Some(r) => {
-                let mut owned = events.to_vec();
+        let rewritten;
+        let events = if self.retag.is_some() || self.signatures.is_some() {
+            let mut owned = events.to_vec();
+            if let Some(r) = self.retag.as_mut() {
                 r.apply(&mut owned);
-                retagged = owned;
-                retagged.as_slice()
             }
-            None => events,
+            if let Some(w) = self.signatures.as_mut() {
+                w.apply(&mut owned);
+            }
+            rewritten = owned;
+            rewritten.as_slice()
+        } else {
+            events
         };
         match enc.encode(events).await {
             Ok(Ok(b)) => b,
@@ -444,13 +493,14 @@ fn translate_stream(
     ctx: Ctx,
     idle: Duration,
     retag: Option<StreamRetag>,
+    signatures: Option<StreamWrap>,
 ) -> impl futures::Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
     let state = Translating {
         app,
         rt,
         ep_idx,
         target_idx,
-        upstream: Box::pin(resp.bytes_stream()),
+        upstream: (Box::pin(resp.bytes_stream()) as UpstreamBody).peekable(),
         decoder: Some(decoder),
         encoder: Some(encoder),
         ctx: Some(ctx),
@@ -459,6 +509,7 @@ fn translate_stream(
         first: true,
         done: false,
         retag,
+        signatures,
     };
     futures::stream::unfold(state, move |mut st| async move {
         loop {
@@ -468,6 +519,7 @@ fn translate_stream(
             let next = tokio::time::timeout(idle, st.upstream.next()).await;
             let out = match next {
                 Ok(Some(Ok(chunk))) => {
+                    let chunk = st.with_waiting_chunks(chunk);
                     let fed = match st.decoder.as_mut() {
                         Some(d) => d.feed(&chunk).await,
                         None => return None,
