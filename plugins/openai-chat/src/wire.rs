@@ -227,14 +227,21 @@ fn kind_of(s: &str) -> Option<ErrorKind> {
 /// string wins over the mapped one.
 pub fn error_body(err: &ApiError) -> Value {
     let (t, code) = error_type(err.kind);
-    let t = err.provider_type.as_deref().unwrap_or(t);
+    // Another dialect's upper-case status names (Gemini `RESOURCE_EXHAUSTED`) are
+    // not OpenAI error types; snake-case types pass (OpenAI-compatible servers use
+    // many).
+    let t = err
+        .provider_type
+        .as_deref()
+        .filter(|p| !p.chars().any(|c| c.is_ascii_uppercase()))
+        .unwrap_or(t);
     json!({"error": {"message": err.message, "type": t, "param": null, "code": code}})
 }
 
 /// An error answer in the OpenAI shape.
 pub fn encode_error(err: &ApiError) -> HttpResponse {
     HttpResponse {
-        status: err.status,
+        status: err.portable_status(),
         headers: vec![Header::new("content-type", "application/json")],
         body: error_body(err).to_string().into_bytes(),
     }
@@ -366,6 +373,21 @@ pub fn encode_models(models: &[String]) -> Vec<u8> {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn foreign_overload_and_status_names_become_openai_shapes() {
+        let e = ApiError::new(ErrorKind::Overloaded, "busy")
+            .with_status(529)
+            .with_provider_type("overloaded_error");
+        let r = encode_error(&e);
+        assert_eq!(r.status, 503, "no 529 outside Anthropic");
+        let g = ApiError::new(ErrorKind::RateLimit, "slow down")
+            .with_status(429)
+            .with_provider_type("RESOURCE_EXHAUSTED");
+        let v = error_body(&g);
+        assert_ne!(v["error"]["type"], "RESOURCE_EXHAUSTED", "{v}");
+        assert_eq!(encode_error(&g).status, 429);
+    }
 
     #[test]
     fn usage_converts_cached_tokens_both_ways() {

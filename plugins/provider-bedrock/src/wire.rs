@@ -251,7 +251,7 @@ pub fn exception_name(err: &ApiError) -> String {
 /// `x-amzn-errortype`.
 pub fn encode_error(err: &ApiError) -> HttpResponse {
     HttpResponse {
-        status: err.status,
+        status: err.portable_status(),
         headers: vec![
             Header::new("content-type", "application/json"),
             Header::new("x-amzn-errortype", exception_name(err)),

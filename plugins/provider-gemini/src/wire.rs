@@ -310,13 +310,13 @@ pub fn error_body(err: &ApiError) -> Value {
         .as_deref()
         .filter(|t| is_status_name(t))
         .unwrap_or_else(|| error_status(err.kind, err.status));
-    json!({"error": {"code": err.status, "message": err.message, "status": status}})
+    json!({"error": {"code": err.portable_status(), "message": err.message, "status": status}})
 }
 
 /// An error answer in Gemini's shape.
 pub fn encode_error(err: &ApiError) -> HttpResponse {
     HttpResponse {
-        status: err.status,
+        status: err.portable_status(),
         headers: vec![Header::new("content-type", "application/json")],
         body: error_body(err).to_string().into_bytes(),
     }

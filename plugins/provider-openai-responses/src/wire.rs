@@ -315,7 +315,7 @@ pub fn error_body(err: &ApiError) -> Value {
 /// An error answer in OpenAI's shape.
 pub fn encode_error(err: &ApiError) -> HttpResponse {
     HttpResponse {
-        status: err.status,
+        status: err.portable_status(),
         headers: vec![Header::new("content-type", "application/json")],
         body: error_body(err).to_string().into_bytes(),
     }

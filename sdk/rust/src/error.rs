@@ -33,6 +33,16 @@ impl ApiError {
         ApiError::invalid_request(format!("{what} is not supported by this provider"))
     }
 
+    /// The status to answer with in a dialect other than Anthropic's, which alone
+    /// has 529 (overloaded): 503 there, the error's own status otherwise.
+    pub fn portable_status(&self) -> u16 {
+        if self.status == 529 {
+            503
+        } else {
+            self.status
+        }
+    }
+
     /// Override the HTTP status.
     pub fn with_status(mut self, status: u16) -> ApiError {
         self.status = status;
