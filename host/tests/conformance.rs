@@ -1392,6 +1392,11 @@ fn no_include_usage(v: &mut Value) {
     v["stream_include_usage"] = json!(false);
 }
 
+/// An overloaded error answered with 503: 529 means nothing outside Anthropic.
+fn status_503(v: &mut Value) {
+    v["status"] = json!(503);
+}
+
 fn stop_becomes(v: &mut Value, to: &str) {
     v["stop_reason"] = json!(to);
     drop_key(v, "stop_sequence");
@@ -1653,7 +1658,10 @@ fn chat(provider: &str) -> Vec<(&'static str, Outcome)> {
             Outcome::Lossy("cache writes counted as input", cache_writes_in_input),
         ),
         ("error_413", S),
-        ("error_529", S),
+        (
+            "error_529",
+            Outcome::Lossy("answered 503 (529 is Anthropic's alone)", status_503),
+        ),
     ]
 }
 
@@ -1737,7 +1745,10 @@ fn responses() -> Vec<(&'static str, Outcome)> {
             Outcome::Lossy("cache writes counted as input", cache_writes_in_input),
         ),
         ("error_413", S),
-        ("error_529", S),
+        (
+            "error_529",
+            Outcome::Lossy("answered 503 (529 is Anthropic's alone)", status_503),
+        ),
     ]
 }
 
@@ -1862,7 +1873,10 @@ fn gemini() -> Vec<(&'static str, Outcome)> {
             Outcome::Lossy("cache writes counted as input", cache_writes_in_input),
         ),
         ("error_413", S),
-        ("error_529", S),
+        (
+            "error_529",
+            Outcome::Lossy("answered 503 (529 is Anthropic's alone)", status_503),
+        ),
     ]
 }
 
@@ -1979,7 +1993,10 @@ fn bedrock() -> Vec<(&'static str, Outcome)> {
             Outcome::Lossy("no reasoning count", no_reasoning_tokens),
         ),
         ("error_413", S),
-        ("error_529", S),
+        (
+            "error_529",
+            Outcome::Lossy("answered 503 (529 is Anthropic's alone)", status_503),
+        ),
     ]
 }
 
