@@ -76,30 +76,9 @@ fn huge_body(size: usize) -> Vec<u8> {
     body
 }
 
-/// The record statuses the gateway should keep, in request order.
-struct Expect {
-    statuses: Vec<u16>,
-}
-
-impl Expect {
-    fn routed(&mut self, status: u16) {
-        self.statuses.push(status);
-    }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bad_requests_and_bad_upstreams_get_clean_errors_and_are_all_recorded() {
-    let mock = MockUpstream::start().await;
-    let dir = TempDir::new("malformed");
-    let config = write_config(dir.path(), &mock);
-    let mut gateway = start(dir.path(), &config);
-    let url = messages_url(&gateway);
-    let mut expect = Expect {
-        statuses: Vec::new(),
-    };
-
-    // --- Malformed client requests: 400 invalid_request_error, nothing upstream. ---
-    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+/// Malformed Anthropic requests: (what, body, a word the error message must name).
+fn malformed_cases() -> Vec<(&'static str, Vec<u8>, &'static str)> {
+    vec![
         (
             "truncated JSON",
             br#"{"model": "claude-sonnet-5-5", "max_tokens": "#.to_vec(),
@@ -129,8 +108,33 @@ async fn bad_requests_and_bad_upstreams_get_clean_errors_and_are_all_recorded() 
         ("an array", b"[1, 2, 3]".to_vec(), "object"),
         ("empty body", Vec::new(), ""),
         ("not UTF-8", b"{\"model\": \"\xff\xfe\"}".to_vec(), ""),
-    ];
-    for (what, body, mentions) in cases {
+    ]
+}
+
+/// The record statuses the gateway should keep, in request order.
+struct Expect {
+    statuses: Vec<u16>,
+}
+
+impl Expect {
+    fn routed(&mut self, status: u16) {
+        self.statuses.push(status);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_requests_and_bad_upstreams_get_clean_errors_and_are_all_recorded() {
+    let mock = MockUpstream::start().await;
+    let dir = TempDir::new("malformed");
+    let config = write_config(dir.path(), &mock);
+    let mut gateway = start(dir.path(), &config);
+    let url = messages_url(&gateway);
+    let mut expect = Expect {
+        statuses: Vec::new(),
+    };
+
+    // --- Malformed client requests: 400 invalid_request_error, nothing upstream. ---
+    for (what, body, mentions) in malformed_cases() {
         let err = anthropic_error(post_bytes(&url, body).await).await;
         expect.routed(err.status);
         assert_eq!(err.status, 400, "{what}: {err:#?}");
@@ -370,4 +374,67 @@ async fn bad_requests_and_bad_upstreams_get_clean_errors_and_are_all_recorded() 
     )
     .await;
     assert_eq!(response.status(), 200);
+}
+
+/// The same malformed requests on an endpoint whose only target speaks another
+/// dialect (so the gateway decodes the request instead of summarizing it): the same
+/// clean 400s in Anthropic's shape, nothing upstream, every one recorded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_requests_to_a_translating_endpoint_get_the_same_clean_errors() {
+    let mock = MockUpstream::start().await;
+    let dir = TempDir::new("malformed-translated");
+    let config = dir.path().join("tollgate.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[[endpoints]]
+name = "main"
+front_door = "anthropic"
+
+[[endpoints.targets]]
+name = "mock-openai"
+provider = "openai"
+base_url = "{}"
+api_key = "sk-test"
+"#,
+            mock.base_url()
+        ),
+    )
+    .expect("write config");
+    let gateway = start(dir.path(), &config);
+    let url = messages_url(&gateway);
+    let cases = malformed_cases();
+    for (what, body, mentions) in &cases {
+        let err = anthropic_error(post_bytes(&url, body.clone()).await).await;
+        assert_eq!(err.status, 400, "{what}: {err:#?}");
+        assert_eq!(err.kind, "invalid_request_error", "{what}: {err:#?}");
+        assert!(
+            err.message.contains(mentions),
+            "{what}: the message should mention {mentions:?}: {err:#?}"
+        );
+    }
+    assert!(
+        mock.requests().is_empty(),
+        "malformed requests went upstream: {:?}",
+        mock.requests()
+    );
+    // A good request still goes through, translated.
+    let ok = post_bytes(
+        &url,
+        serde_json::to_vec(&chat_body("claude-sonnet-5-5", "hello", false)).expect("json"),
+    )
+    .await;
+    assert_eq!(ok.status(), 200);
+    let answer: Value = ok.json().await.expect("json answer");
+    assert_eq!(answer["type"], "message", "{answer}");
+    let records = gateway
+        .wait_for_records(cases.len() + 1, Duration::from_secs(15))
+        .await;
+    assert_eq!(records.len(), cases.len() + 1, "{records:#?}");
+    assert_eq!(
+        records.iter().filter(|r| r["status"] == 400).count(),
+        cases.len(),
+        "{records:#?}"
+    );
 }

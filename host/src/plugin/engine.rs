@@ -112,6 +112,11 @@ impl PluginEngine {
         config.wasm_component_model(true);
         config.epoch_interruption(true);
         config.parallel_compilation(true);
+        // `TOLLGATE_PERF_MAP=1` names the plugins' compiled functions for `perf`
+        // (writes /tmp/perf-<pid>.map); for profiling only.
+        if std::env::var_os("TOLLGATE_PERF_MAP").is_some_and(|v| !v.is_empty() && v != "0") {
+            config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
         if let Some(dir) = cache_dir {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("creating plugin cache {}", dir.display()))?;

@@ -361,8 +361,40 @@ pub async fn handle(app: Arc<App>, req: Request<Body>) -> Response<Body> {
     };
     ctx.rec.request_bytes = body.len() as u64;
 
-    // What the request is.
+    // What the request is. When every target translates a chat request and no
+    // guardrail needs the text, the decoded request says it: one plugin call, not
+    // a summary and then a decode.
+    let decode_first = op == Operation::Chat
+        && !ep.request_guards
+        && ep
+            .targets
+            .iter()
+            .all(|t| t.translate || !same_dialect(ep, t, matched.entry.route));
+    // The canonical request, decoded on the first attempt that translates.
+    let mut canonical: Option<ChatRequest> = None;
     let mut summary = if op == Operation::ListModels {
+        None
+    } else if decode_first {
+        match ep
+            .front
+            .decode_request(
+                op,
+                &body,
+                matched.path_model.clone(),
+                matched.entry.streaming,
+            )
+            .await
+        {
+            Ok(Ok(req)) => canonical = Some(req),
+            Ok(Err(e)) => return fail(ctx, e).await,
+            Err(e) => {
+                return fail(
+                    ctx,
+                    plugin_failure(&format!("front-door plugin `{}`", ep.front.name), &e),
+                )
+                .await
+            }
+        }
         None
     } else {
         match ep.front.summarize(op, &body, ep.request_guards).await {
@@ -380,10 +412,13 @@ pub async fn handle(app: Arc<App>, req: Request<Body>) -> Response<Body> {
     let model = summary
         .as_ref()
         .map(|s| s.model.clone())
+        .or_else(|| canonical.as_ref().map(|c| c.model.clone()))
         .filter(|m| !m.is_empty())
         .or(matched.path_model.clone())
         .unwrap_or_default();
-    let stream = summary.as_ref().is_some_and(|s| s.stream) || matched.entry.streaming;
+    let stream = summary.as_ref().is_some_and(|s| s.stream)
+        || canonical.as_ref().is_some_and(|c| c.stream)
+        || matched.entry.streaming;
     ctx.rec.model = model.clone();
     ctx.rec.stream = stream;
 
@@ -416,8 +451,6 @@ pub async fn handle(app: Arc<App>, req: Request<Body>) -> Response<Body> {
     let query = parts.uri.query();
     let upstream_path = &path[matched.entry.strip.min(path.len())..];
     let mut last_error: Option<ApiError> = None;
-    // The canonical request, decoded on the first attempt that translates.
-    let mut canonical: Option<ChatRequest> = None;
     for (n, (idx, mapped_model)) in plan.iter().enumerate() {
         let Some(target) = ep.targets.get(*idx) else {
             continue;
