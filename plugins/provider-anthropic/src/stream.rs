@@ -257,16 +257,25 @@ impl EncodeState {
         }
     }
 
+    /// A `content_block_delta` event, written directly (the per-chunk path): the
+    /// same bytes as serializing `{"type", "index", "delta": {"type", field}}`.
     fn delta(&mut self, out: &mut Vec<u8>, d: &BlockDelta, kind: &str, field: &str) {
         self.ensure_started(out);
-        let mut delta = Map::new();
-        delta.insert("type".into(), json!(kind));
-        delta.insert(field.into(), json!(d.text));
-        emit(
-            out,
-            "content_block_delta",
-            &json!({"type": "content_block_delta", "index": d.index, "delta": delta}),
+        out.reserve(d.text.len() + 128);
+        out.extend_from_slice(
+            b"event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":",
         );
+        out.extend_from_slice(d.index.to_string().as_bytes());
+        out.extend_from_slice(b",\"delta\":{\"type\":\"");
+        out.extend_from_slice(kind.as_bytes());
+        out.extend_from_slice(b"\",\"");
+        out.extend_from_slice(field.as_bytes());
+        out.extend_from_slice(b"\":");
+        // A JSON string never holds a raw newline, so the event stays one data line.
+        if serde_json::to_writer(&mut *out, &d.text).is_err() {
+            out.extend_from_slice(b"\"\"");
+        }
+        out.extend_from_slice(b"}}\n\n");
     }
 
     /// Encode events.
@@ -492,6 +501,39 @@ event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n";
         )
         .unwrap();
         assert!(matches!(&evs[0], StreamEvent::Error(e) if e.kind == ErrorKind::Overloaded));
+    }
+
+    #[test]
+    fn deltas_are_the_bytes_serde_would_write() {
+        for text in [
+            "tok ",
+            "",
+            "a \"quoted\"\nline\twith\u{1} é 😀 \\ </script>",
+        ] {
+            for (kind, field) in [("text_delta", "text"), ("input_json_delta", "partial_json")] {
+                let mut enc = EncodeState::new("m".into());
+                enc.started = true;
+                let mut out = Vec::new();
+                let d = BlockDelta {
+                    index: 12,
+                    text: text.into(),
+                };
+                enc.delta(&mut out, &d, kind, field);
+                let mut delta = Map::new();
+                delta.insert("type".into(), json!(kind));
+                delta.insert(field.into(), json!(text));
+                let mut want = Vec::new();
+                emit(
+                    &mut want,
+                    "content_block_delta",
+                    &json!({"type": "content_block_delta", "index": 12, "delta": delta}),
+                );
+                assert_eq!(
+                    String::from_utf8(out).unwrap(),
+                    String::from_utf8(want).unwrap()
+                );
+            }
+        }
     }
 
     #[test]

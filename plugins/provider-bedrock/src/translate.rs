@@ -1237,10 +1237,16 @@ pub fn request_body(
         m.insert("system".into(), Value::Array(system));
     }
 
-    // Claude refuses a thinking budget not below `maxTokens`: the budget is clamped
-    // (and thinking not sent when `maxTokens` is 1024 or less, the smallest budget).
+    // Claude refuses thinking that it cannot honour, as on the Anthropic API: a
+    // budget not below `maxTokens` (the budget is clamped), a forced tool choice or
+    // `maxTokens` of 1024 or less (thinking is not sent), and sampling other than
+    // temperature 1, `topP` ≥ 0.95 and no `top_k` (those settings are not sent).
+    let forced = matches!(
+        r.tool_choice,
+        Some(ToolChoice::Required) | Some(ToolChoice::Tool(_))
+    );
     let claude_budget = match &r.thinking {
-        Some(t) if anthropic && t.enabled => match r.sampling.max_tokens {
+        Some(t) if anthropic && t.enabled && !forced => match r.sampling.max_tokens {
             None => Some(thinking_budget(t)),
             Some(m) if m > 1024 => Some(thinking_budget(t).min(m - 1).max(1024)),
             Some(_) => None,
@@ -1258,10 +1264,11 @@ pub fn request_body(
         if let Some(n) = max_tokens {
             ic.insert("maxTokens".into(), json!(n));
         }
-        if let Some(t) = s.temperature {
+        let thinking_on = claude_budget.is_some();
+        if let Some(t) = s.temperature.filter(|t| !thinking_on || *t == 1.0) {
             ic.insert("temperature".into(), json!(t));
         }
-        if let Some(p) = s.top_p {
+        if let Some(p) = s.top_p.filter(|p| !thinking_on || *p >= 0.95) {
             ic.insert("topP".into(), json!(p));
         }
         if !s.stop.is_empty() {
@@ -1318,7 +1325,7 @@ pub fn request_body(
                 amrf.entry("thinking").or_insert(v);
             }
         }
-        if let Some(k) = r.sampling.top_k {
+        if let Some(k) = r.sampling.top_k.filter(|_| claude_budget.is_none()) {
             amrf.entry("top_k").or_insert(json!(k));
         }
         if let Some(b) = options.get("anthropic_beta").filter(|b| b.is_array()) {
@@ -1592,7 +1599,7 @@ pub(crate) mod tests {
         {"text": "Project rules."},
         {"guardContent": {"text": {"text": "Guarded system text"}}}
       ],
-      "inferenceConfig": {"maxTokens": 2048, "temperature": 1.0, "topP": 0.9, "stopSequences": ["STOP"]},
+      "inferenceConfig": {"maxTokens": 2048, "temperature": 1.0, "topP": 0.95, "stopSequences": ["STOP"]},
       "toolConfig": {
         "tools": [
           {"toolSpec": {"name": "read_file", "description": "Read a file", "inputSchema": {"json": {"type": "object", "properties": {"path": {"type": "string"}}, "required": ["path"]}}, "strict": true}},
@@ -1600,9 +1607,9 @@ pub(crate) mod tests {
           {"toolSpec": {"name": "search", "inputSchema": {"json": {"type": "object"}}}},
           {"systemTool": {"name": "nova_grounding"}}
         ],
-        "toolChoice": {"any": {}}
+        "toolChoice": {"auto": {}}
       },
-      "additionalModelRequestFields": {"thinking": {"type": "enabled", "budget_tokens": 1024}, "top_k": 40, "anthropic_beta": ["interleaved-thinking-2025-05-14"]},
+      "additionalModelRequestFields": {"thinking": {"type": "enabled", "budget_tokens": 1024}, "anthropic_beta": ["interleaved-thinking-2025-05-14"]},
       "outputConfig": {"textFormat": {"type": "json_schema", "structure": {"jsonSchema": {"schema": "{\"type\":\"object\"}", "name": "answer", "description": "The answer"}}}},
       "guardrailConfig": {"guardrailIdentifier": "gr-1", "guardrailVersion": "1", "trace": "enabled"},
       "requestMetadata": {"team": "core"},
@@ -1637,8 +1644,8 @@ pub(crate) mod tests {
         );
         assert_eq!(r.system[2].text, "Guarded system text");
         assert_eq!(r.sampling.max_tokens, Some(2048));
-        assert_eq!(r.sampling.top_k, Some(40));
-        assert_eq!(r.tool_choice, Some(ToolChoice::Required));
+        assert_eq!(r.sampling.top_k, None);
+        assert_eq!(r.tool_choice, Some(ToolChoice::Auto));
         assert_eq!(r.tools.len(), 3);
         assert!(r.tools[0].cache_control.is_some() && r.tools[0].strict == Some(true));
         assert!(matches!(&r.tools[2].kind, ToolKind::Builtin(k) if k == "systemTool"));
@@ -1883,6 +1890,59 @@ pub(crate) mod tests {
         let up = encode_request(Operation::Chat, &r, &target(MODEL)).unwrap();
         let v: Value = serde_json::from_slice(&up.body).unwrap();
         assert!(v.get("additionalModelRequestFields").is_none(), "{v}");
+    }
+
+    #[test]
+    fn claude_thinking_drops_what_claude_refuses_beside_it() {
+        let mut r = canonical(
+            r#"{"messages": [{"role": "user", "content": [{"text": "hi"}]}], "inferenceConfig": {"maxTokens": 8000, "temperature": 0.2, "topP": 0.9}}"#,
+        );
+        r.sampling.top_k = Some(5);
+        r.thinking = Some(ThinkingConfig {
+            enabled: true,
+            budget_tokens: Some(2000),
+            effort: None,
+            summary: None,
+        });
+        let up = encode_request(Operation::Chat, &r, &target(MODEL)).unwrap();
+        let v: Value = serde_json::from_slice(&up.body).unwrap();
+        assert_eq!(v["inferenceConfig"], json!({"maxTokens": 8000}), "{v}");
+        assert_eq!(
+            v["additionalModelRequestFields"],
+            json!({"thinking": {"type": "enabled", "budget_tokens": 2000}}),
+            "{v}"
+        );
+        // Settings Claude accepts with thinking pass.
+        r.sampling.temperature = Some(1.0);
+        r.sampling.top_p = Some(0.95);
+        let up = encode_request(Operation::Chat, &r, &target(MODEL)).unwrap();
+        let v: Value = serde_json::from_slice(&up.body).unwrap();
+        assert_eq!(
+            v["inferenceConfig"],
+            json!({"maxTokens": 8000, "temperature": 1.0, "topP": 0.95})
+        );
+        // A forced tool choice: no thinking, and the sampling settings go as asked.
+        r.sampling.temperature = Some(0.2);
+        r.tool_choice = Some(ToolChoice::Required);
+        r.tools.push(ToolDefinition {
+            kind: ToolKind::Function,
+            name: "f".into(),
+            description: None,
+            parameters: None,
+            strict: None,
+            namespace: None,
+            cache_control: None,
+            extra: None,
+        });
+        let up = encode_request(Operation::Chat, &r, &target(MODEL)).unwrap();
+        let v: Value = serde_json::from_slice(&up.body).unwrap();
+        assert_eq!(v["toolConfig"]["toolChoice"], json!({"any": {}}));
+        assert_eq!(v["inferenceConfig"]["temperature"], json!(0.2));
+        assert_eq!(
+            v["additionalModelRequestFields"],
+            json!({"top_k": 5}),
+            "{v}"
+        );
     }
 
     #[test]
