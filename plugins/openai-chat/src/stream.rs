@@ -13,10 +13,11 @@
 //! `data: [DONE]` are written by `finish`. Errors become `data: {"error":{…}}`, which
 //! the OpenAI SDKs raise as `APIError`.
 
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::marker::PhantomData;
 
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 use serde_json::{json, Map, Value};
 use tollgate_sdk::json::snippet;
 use tollgate_sdk::provider::{
@@ -26,24 +27,36 @@ use tollgate_sdk::provider::{
 };
 use tollgate_sdk::sse::{write_event, SseEvent, SseParser};
 
-use crate::translate::is_refusal;
-use crate::wire::{self, error_body, extra_from_map, stop_reason_from, stop_reason_to};
+use crate::translate::{is_refusal, refusal_extra};
+use crate::wire::{self, error_body, stop_reason_from, stop_reason_to};
 use crate::{Flavor, Flavored};
 
 // ----- decoder -----
 
-/// The parts of a chunk the decoder reads; everything else is ignored.
+/// The parts of a chunk the decoder reads; everything else is ignored. Strings
+/// borrow from the event's data when they can.
 #[derive(Deserialize, Default)]
 #[serde(default)]
-struct Chunk {
-    id: Option<String>,
-    model: Option<String>,
+struct Chunk<'a> {
+    #[serde(borrow, deserialize_with = "opt_cow")]
+    id: Option<Cow<'a, str>>,
+    #[serde(borrow, deserialize_with = "opt_cow")]
+    model: Option<Cow<'a, str>>,
     choices: Option<Vec<Choice>>,
     usage: Option<Value>,
     error: Option<Value>,
-    object: Option<String>,
+    #[serde(borrow, deserialize_with = "opt_cow")]
+    object: Option<Cow<'a, str>>,
     /// Groq puts the stream's usage here.
     x_groq: Option<Value>,
+}
+
+/// An optional string that borrows from the input when it has no escapes (serde
+/// borrows a bare `Cow<str>` field, not one inside an `Option`).
+fn opt_cow<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Cow<'de, str>>, D::Error> {
+    #[derive(Deserialize)]
+    struct Borrowed<'a>(#[serde(borrow)] Cow<'a, str>);
+    Ok(Option::<Borrowed<'de>>::deserialize(d)?.map(|b| b.0))
 }
 
 #[derive(Deserialize, Default)]
@@ -131,13 +144,21 @@ pub struct DecodeState {
     saw_error: bool,
 }
 
-fn upstream_json(data: &str) -> Result<Chunk, ApiError> {
+fn upstream_json(data: &str) -> Result<Chunk<'_>, ApiError> {
     serde_json::from_str(data).map_err(|e| {
         ApiError::bad_gateway(format!(
             "upstream stream sent invalid JSON ({e}): {}",
             snippet(data.as_bytes(), 120)
         ))
     })
+}
+
+/// A string value, or `""`.
+fn string_of(v: Option<Value>) -> String {
+    match v {
+        Some(Value::String(s)) => s,
+        _ => String::new(),
+    }
 }
 
 fn text_of(v: Option<&Value>) -> &str {
@@ -178,11 +199,24 @@ impl DecodeState {
         index
     }
 
-    fn delta_text(&mut self, slot: Slot, text: &str, out: &mut Vec<StreamEvent>) {
+    fn delta_text(&mut self, slot: Slot, text: String, out: &mut Vec<StreamEvent>) {
         if text.is_empty() {
             return;
         }
-        let block = match slot {
+        let index = match self.open {
+            Some((s, i)) if s == slot => i,
+            _ => self.open(slot, Self::empty_block(slot), out),
+        };
+        let d = BlockDelta { index, text };
+        out.push(match slot {
+            Slot::Thinking => StreamEvent::ThinkingDelta(d),
+            _ => StreamEvent::TextDelta(d),
+        });
+    }
+
+    /// The (empty) block a text-like slot opens with.
+    fn empty_block(slot: Slot) -> ContentBlock {
+        match slot {
             Slot::Thinking => ContentBlock::Thinking(ThinkingBlock {
                 text: String::new(),
                 signature: None,
@@ -192,12 +226,7 @@ impl DecodeState {
                 text: String::new(),
                 cache_control: None,
                 citations: None,
-                extra: extra_from_map(
-                    json!({"type": "refusal"})
-                        .as_object()
-                        .cloned()
-                        .unwrap_or_default(),
-                ),
+                extra: refusal_extra(),
             }),
             _ => ContentBlock::Text(TextBlock {
                 text: String::new(),
@@ -205,16 +234,7 @@ impl DecodeState {
                 citations: None,
                 extra: None,
             }),
-        };
-        let index = self.open(slot, block, out);
-        let d = BlockDelta {
-            index,
-            text: text.to_string(),
-        };
-        out.push(match slot {
-            Slot::Thinking => StreamEvent::ThinkingDelta(d),
-            _ => StreamEvent::TextDelta(d),
-        });
+        }
     }
 
     fn tool_delta(&mut self, tc: &ToolCallDelta, out: &mut Vec<StreamEvent>) {
@@ -314,17 +334,20 @@ impl DecodeState {
             return Ok(());
         }
         let choices = chunk.choices.unwrap_or_default();
-        let id = chunk.id.unwrap_or_default();
-        if !self.started && (!id.is_empty() || !choices.is_empty() || chunk.usage.is_some()) {
+        if !self.started
+            && (chunk.id.as_deref().is_some_and(|id| !id.is_empty())
+                || !choices.is_empty()
+                || chunk.usage.is_some())
+        {
             self.started = true;
             out.push(StreamEvent::Start(StreamStart {
-                id,
-                model: chunk.model.unwrap_or_default(),
+                id: chunk.id.map(Cow::into_owned).unwrap_or_default(),
+                model: chunk.model.map(Cow::into_owned).unwrap_or_default(),
                 usage: Usage::empty(),
             }));
         }
-        for c in choices.iter().filter(|c| c.index.unwrap_or(0) == 0) {
-            if let Some(d) = &c.delta {
+        for c in choices.into_iter().filter(|c| c.index.unwrap_or(0) == 0) {
+            if let Some(d) = c.delta {
                 if d.tool_calls.as_ref().is_some_and(|t| !t.is_empty()) {
                     self.had_tool_calls = true;
                 }
@@ -332,12 +355,12 @@ impl DecodeState {
                     self.had_refusal = true;
                 }
                 if self.with_content {
-                    let thinking = match d.reasoning_content.as_ref() {
-                        Some(Value::String(s)) if !s.is_empty() => s.as_str(),
-                        _ => text_of(d.reasoning.as_ref()),
+                    let thinking = match d.reasoning_content {
+                        Some(Value::String(s)) if !s.is_empty() => s,
+                        _ => string_of(d.reasoning),
                     };
                     self.delta_text(Slot::Thinking, thinking, out);
-                    match &d.content {
+                    match d.content {
                         Some(Value::Array(parts)) => {
                             for p in parts {
                                 match p.get("type").and_then(Value::as_str) {
@@ -351,15 +374,19 @@ impl DecodeState {
                                                 .collect::<String>(),
                                             other => text_of(other).to_string(),
                                         };
-                                        self.delta_text(Slot::Thinking, &t, out);
+                                        self.delta_text(Slot::Thinking, t, out);
                                     }
-                                    _ => self.delta_text(Slot::Text, text_of(p.get("text")), out),
+                                    _ => self.delta_text(
+                                        Slot::Text,
+                                        text_of(p.get("text")).to_string(),
+                                        out,
+                                    ),
                                 }
                             }
                         }
-                        other => self.delta_text(Slot::Text, text_of(other.as_ref()), out),
+                        other => self.delta_text(Slot::Text, string_of(other), out),
                     }
-                    self.delta_text(Slot::Refusal, d.refusal.as_deref().unwrap_or(""), out);
+                    self.delta_text(Slot::Refusal, d.refusal.unwrap_or_default(), out);
                     if let Some(calls) = &d.tool_calls {
                         for tc in calls {
                             self.tool_delta(tc, out);
@@ -392,7 +419,7 @@ impl DecodeState {
             .or_else(|| chunk.x_groq.and_then(|x| x.get("usage").cloned()))
             .filter(Value::is_object);
         if let Some(u) = usage {
-            self.usage.merge(&wire::usage_from(&u));
+            self.usage.merge(&wire::usage_from_value(u));
             out.push(StreamEvent::Usage(self.usage.clone()));
         }
         Ok(())

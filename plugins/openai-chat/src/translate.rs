@@ -18,6 +18,7 @@
 //!   unknowns of a response under `choice` / `message` in the response's extra.
 
 use std::collections::HashMap;
+use std::fmt;
 
 use serde_json::{json, Map, Value};
 use tollgate_sdk::json::type_name;
@@ -32,8 +33,8 @@ use tollgate_sdk::provider::{
 use crate::options::{Quirks, ReasoningParam};
 use crate::passthrough::{parse_object, role_of};
 use crate::wire::{
-    extra_fields, extra_from_map, extra_of, merge_extra, stop_reason_from, stop_reason_to,
-    usage_from, usage_to,
+    extra_fields, extra_from_map, extra_of, merge_extra, rest_of, stop_reason_from, stop_reason_to,
+    usage_from_value, usage_to,
 };
 use crate::Flavor;
 
@@ -55,6 +56,29 @@ fn opt_str(o: &Obj, key: &str, path: &str) -> Result<Option<String>, ApiError> {
         Some(v) => Err(bad(format!(
             "{path}.{key}: expected string, got {}",
             type_name(v)
+        ))),
+    }
+}
+
+/// [`obj`] of an owned value.
+fn into_obj(v: Value, path: &str) -> Result<Obj, ApiError> {
+    match v {
+        Value::Object(o) => Ok(o),
+        v => Err(bad(format!(
+            "{path}: expected object, got {}",
+            type_name(&v)
+        ))),
+    }
+}
+
+/// [`opt_str`] of an owned (already removed) field.
+fn opt_string(v: Option<Value>, key: &str, path: &str) -> Result<Option<String>, ApiError> {
+    match v {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(v) => Err(bad(format!(
+            "{path}.{key}: expected string, got {}",
+            type_name(&v)
         ))),
     }
 }
@@ -113,10 +137,25 @@ fn marker(fields: Value) -> Option<Extra> {
 
 /// Whether a text block is a refusal (see the module docs).
 pub fn is_refusal(t: &TextBlock) -> bool {
-    extra_fields(t.extra.as_ref())
-        .get("type")
-        .and_then(Value::as_str)
-        == Some("refusal")
+    match &t.extra {
+        // Without the word (and no escapes that could spell it) it cannot be a
+        // refusal: skip the parse.
+        Some(e)
+            if e.source == Dialect::OpenaiChat
+                && (e.fields.contains("refusal") || e.fields.contains('\\')) =>
+        {
+            extra_fields(Some(e)).get("type").and_then(Value::as_str) == Some("refusal")
+        }
+        _ => false,
+    }
+}
+
+/// The extra of a refusal block (what `marker(json!({"type": "refusal"}))` gives).
+pub(crate) fn refusal_extra() -> Option<Extra> {
+    Some(Extra {
+        source: Dialect::OpenaiChat,
+        fields: r#"{"type":"refusal"}"#.to_string(),
+    })
 }
 
 fn refusal_block(text: &str) -> TextBlock {
@@ -124,7 +163,7 @@ fn refusal_block(text: &str) -> TextBlock {
         text: text.to_string(),
         cache_control: None,
         citations: None,
-        extra: marker(json!({"type": "refusal"})),
+        extra: refusal_extra(),
     }
 }
 
@@ -401,6 +440,8 @@ fn assistant_blocks(o: &Obj, path: &str) -> Result<Vec<ContentBlock>, ApiError> 
             }
         }
         Some(Value::String(s)) if s.is_empty() => {}
+        None | Some(Value::Null) => {}
+        Some(Value::String(s)) => blocks.push(ContentBlock::Text(plain_text(s))),
         c => blocks.extend(decode_content(c, &format!("{path}.content"))?),
     }
     if let Some(r) = opt_str(o, "refusal", path)?.filter(|r| !r.is_empty()) {
@@ -816,10 +857,7 @@ pub fn decode_request(
         None => return Err(bad("messages: field required".to_string())),
     };
     let (system, messages) = decode_messages(ms)?;
-    let mut extra = match extra_of(o, REQUEST_KNOWN) {
-        Some(e) => extra_fields(Some(&e)),
-        None => Map::new(),
-    };
+    let mut extra = rest_of(o, REQUEST_KNOWN);
     if o.contains_key("functions") || o.contains_key("function_call") {
         return Err(bad(
             "functions / function_call are deprecated and not translated; use tools / tool_choice"
@@ -915,8 +953,25 @@ pub fn decode_request(
 
 // ----- requests: encode -----
 
+/// Where a canonical block sits, for error messages; formatted only when an error is
+/// built (`messages.{i}`, `{parent}.content.{j}`).
+#[derive(Clone, Copy)]
+enum At<'a> {
+    Message(usize),
+    Content(&'a At<'a>, usize),
+}
+
+impl fmt::Display for At<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            At::Message(i) => write!(f, "messages.{i}"),
+            At::Content(parent, j) => write!(f, "{parent}.content.{j}"),
+        }
+    }
+}
+
 /// One content part for a user message; `None` for blocks with no place there.
-fn encode_part(b: &ContentBlock, q: &Quirks, path: &str) -> Result<Option<Value>, ApiError> {
+fn encode_part(b: &ContentBlock, q: &Quirks, path: &At<'_>) -> Result<Option<Value>, ApiError> {
     let mut m = Map::new();
     match b {
         ContentBlock::Text(t) => {
@@ -1025,11 +1080,11 @@ fn encode_part(b: &ContentBlock, q: &Quirks, path: &str) -> Result<Option<Value>
 }
 
 /// A `content` value: a plain string for one plain text part, else an array.
-fn content_value(parts: Vec<Value>) -> Value {
-    if let [Value::Object(p)] = parts.as_slice() {
+fn content_value(mut parts: Vec<Value>) -> Value {
+    if let [Value::Object(p)] = parts.as_mut_slice() {
         if p.len() == 2 && p.get("type").and_then(Value::as_str) == Some("text") {
-            if let Some(t) = p.get("text") {
-                return t.clone();
+            if let Some(t) = p.remove("text") {
+                return t;
             }
         }
     }
@@ -1074,7 +1129,7 @@ fn encode_tool_call(c: &ToolCall) -> Option<Value> {
     Some(Value::Object(m))
 }
 
-fn encode_assistant(msg: &Message, q: &Quirks, path: &str) -> Result<Value, ApiError> {
+fn encode_assistant(msg: &Message, q: &Quirks, path: &At<'_>) -> Result<Value, ApiError> {
     let mut parts = Vec::new();
     let mut refusal = String::new();
     let mut calls = Vec::new();
@@ -1082,7 +1137,7 @@ fn encode_assistant(msg: &Message, q: &Quirks, path: &str) -> Result<Value, ApiE
         match b {
             ContentBlock::Text(t) if is_refusal(t) => refusal.push_str(&t.text),
             ContentBlock::Text(_) | ContentBlock::Other(_) => {
-                if let Some(p) = encode_part(b, q, &format!("{path}.content.{j}"))? {
+                if let Some(p) = encode_part(b, q, &At::Content(path, j))? {
                     parts.push(p);
                 }
             }
@@ -1120,7 +1175,7 @@ fn encode_assistant(msg: &Message, q: &Quirks, path: &str) -> Result<Value, ApiE
 fn encode_tool_result(
     r: &ToolResult,
     q: &Quirks,
-    path: &str,
+    path: &At<'_>,
     media: &mut Vec<Value>,
 ) -> Result<Value, ApiError> {
     let mut texts = Vec::new();
@@ -1131,12 +1186,12 @@ fn encode_tool_result(
             ToolResultPart::Image(i) => media.extend(encode_part(
                 &ContentBlock::Image(i.clone()),
                 q,
-                &format!("{path}.content.{k}"),
+                &At::Content(path, k),
             )?),
             ToolResultPart::Document(d) => media.extend(encode_part(
                 &ContentBlock::Document(d.clone()),
                 q,
-                &format!("{path}.content.{k}"),
+                &At::Content(path, k),
             )?),
         }
     }
@@ -1181,13 +1236,13 @@ fn encode_messages(r: &ChatRequest, q: &Quirks) -> Result<Vec<Value>, ApiError> 
         out.push(Value::Object(m));
     }
     for (i, msg) in r.messages.iter().enumerate() {
-        let path = format!("messages.{i}");
+        let path = At::Message(i);
         match msg.role {
             Role::System | Role::Developer => {
                 let mut parts = Vec::new();
                 for (j, b) in msg.content.iter().enumerate() {
                     if let ContentBlock::Text(_) = b {
-                        parts.extend(encode_part(b, q, &format!("{path}.content.{j}"))?);
+                        parts.extend(encode_part(b, q, &At::Content(&path, j))?);
                     }
                 }
                 let mut m = Map::new();
@@ -1208,7 +1263,7 @@ fn encode_messages(r: &ChatRequest, q: &Quirks) -> Result<Vec<Value>, ApiError> 
                 let mut parts = Vec::new();
                 let mut had_results = false;
                 for (j, b) in msg.content.iter().enumerate() {
-                    let bpath = format!("{path}.content.{j}");
+                    let bpath = At::Content(&path, j);
                     match b {
                         ContentBlock::ToolResult(tr) => {
                             had_results = true;
@@ -1511,6 +1566,64 @@ pub fn encode_request(
     )
 }
 
+/// `v` serialized (the bytes `v.to_string()` gives) into a buffer of `capacity`.
+fn json_bytes(v: &Value, capacity: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(capacity);
+    match serde_json::to_writer(&mut out, v) {
+        Ok(()) => out,
+        // Writing JSON values into memory does not fail; keep the old way if it does.
+        Err(_) => v.to_string().into_bytes(),
+    }
+}
+
+fn media_len(s: &MediaSource) -> usize {
+    match s {
+        MediaSource::Inline(d) => d.data.len() + d.media_type.len(),
+        MediaSource::Url(u) | MediaSource::FileId(u) | MediaSource::Text(u) => u.len(),
+    }
+}
+
+/// Roughly how many bytes a request's JSON body takes (to size its buffer once).
+fn approx_request_len(r: &ChatRequest) -> usize {
+    let block = |b: &ContentBlock| -> usize {
+        match b {
+            ContentBlock::Text(t) => t.text.len() + 32,
+            ContentBlock::ToolCall(c) => c.arguments.len() + c.name.len() + c.id.len() + 64,
+            ContentBlock::ToolResult(t) => {
+                t.content
+                    .iter()
+                    .map(|p| match p {
+                        ToolResultPart::Text(t) => t.len() + 32,
+                        ToolResultPart::Image(i) => media_len(&i.source) + 64,
+                        ToolResultPart::Document(d) => media_len(&d.source) + 64,
+                    })
+                    .sum::<usize>()
+                    + 64
+            }
+            ContentBlock::Image(i) => media_len(&i.source) + 64,
+            ContentBlock::Document(d) => media_len(&d.source) + 64,
+            _ => 64,
+        }
+    };
+    let system: usize = r.system.iter().map(|t| t.text.len() + 48).sum();
+    let messages: usize = r
+        .messages
+        .iter()
+        .map(|m| m.content.iter().map(block).sum::<usize>() + 32)
+        .sum();
+    let tools: usize = r
+        .tools
+        .iter()
+        .map(|t| {
+            t.name.len()
+                + t.description.as_ref().map_or(0, String::len)
+                + t.parameters.as_ref().map_or(0, String::len)
+                + 64
+        })
+        .sum();
+    256 + r.model.len() + system + messages + tools
+}
+
 /// Build an upstream request with the given paths (Azure supplies its own).
 pub fn upstream_request(
     op: Operation,
@@ -1534,7 +1647,7 @@ pub fn upstream_request(
             method: "POST".into(),
             path: chat_path.to_string(),
             headers,
-            body: request_body(r, model, q)?.to_string().into_bytes(),
+            body: json_bytes(&request_body(r, model, q)?, approx_request_len(r)),
             stream: r.stream,
         }),
     }
@@ -1542,8 +1655,6 @@ pub fn upstream_request(
 
 // ----- responses -----
 
-const RESPONSE_KNOWN: &[&str] = &["id", "model", "choices", "usage"];
-const CHOICE_KNOWN: &[&str] = &["index", "message", "finish_reason", "stop_reason"];
 const MESSAGE_OUT_KNOWN: &[&str] = &[
     "role",
     "content",
@@ -1558,11 +1669,27 @@ const MESSAGE_OUT_KNOWN: &[&str] = &[
 pub fn decode_response(op: Operation, body: &[u8]) -> Result<ChatResponse, ApiError> {
     let v: Value = serde_json::from_slice(body)
         .map_err(|e| ApiError::bad_gateway(format!("upstream response is not JSON: {e}")))?;
-    let o = v.as_object().ok_or_else(|| {
-        ApiError::bad_gateway("upstream response is not a JSON object".to_string())
-    })?;
+    let Value::Object(o) = v else {
+        return Err(ApiError::bad_gateway(
+            "upstream response is not a JSON object".to_string(),
+        ));
+    };
     let upstream = |e: ApiError| ApiError::bad_gateway(format!("upstream response: {}", e.message));
-    let mut extra = extra_fields(extra_of(o, RESPONSE_KNOWN).as_ref());
+    // The parsed body is ours: known fields are moved out, the rest (in order) is the
+    // extra.
+    let (mut id, mut model, mut choices, mut usage) = (None, None, None, None);
+    let mut extra = Map::with_capacity(o.len());
+    for (k, v) in o {
+        match k.as_str() {
+            "id" => id = Some(v),
+            "model" => model = Some(v),
+            "choices" => choices = Some(v),
+            "usage" => usage = Some(v),
+            _ => {
+                extra.insert(k, v);
+            }
+        }
+    }
     if op == Operation::ListModels {
         return Ok(ChatResponse {
             id: String::new(),
@@ -1574,13 +1701,13 @@ pub fn decode_response(op: Operation, body: &[u8]) -> Result<ChatResponse, ApiEr
             extra: extra_from_map(extra),
         });
     }
-    let choice = match o.get("choices") {
-        Some(Value::Array(c)) => c.first(),
+    let choice = match choices {
+        Some(Value::Array(c)) => c.into_iter().next(),
         None | Some(Value::Null) => None,
         Some(x) => {
             return Err(ApiError::bad_gateway(format!(
                 "upstream response: choices: expected array, got {}",
-                type_name(x)
+                type_name(&x)
             )))
         }
     };
@@ -1588,16 +1715,37 @@ pub fn decode_response(op: Operation, body: &[u8]) -> Result<ChatResponse, ApiEr
     let mut stop_reason = None;
     let mut stop_sequence = None;
     if let Some(c) = choice {
-        let co = obj(c, "choices.0").map_err(upstream)?;
-        let msg = match co.get("message") {
-            Some(m) => obj(m, "choices.0.message").map_err(upstream)?.clone(),
+        let co = into_obj(c, "choices.0").map_err(upstream)?;
+        let (mut message, mut finish, mut stop) = (None, None, None);
+        let mut choice_extra = Map::new();
+        for (k, v) in co {
+            match k.as_str() {
+                "message" => message = Some(v),
+                "finish_reason" => finish = Some(v),
+                "stop_reason" => stop = Some(v),
+                "index" => {}
+                _ => {
+                    choice_extra.insert(k, v);
+                }
+            }
+        }
+        let msg = match message {
+            Some(m) => into_obj(m, "choices.0.message").map_err(upstream)?,
             None => Map::new(),
         };
         content = assistant_blocks(&msg, "choices.0.message").map_err(upstream)?;
+        let mut annotations = None;
+        let mut msg_extra = Map::new();
+        for (k, v) in msg {
+            if k == "annotations" {
+                annotations = Some(v);
+            } else if !MESSAGE_OUT_KNOWN.contains(&k.as_str()) {
+                msg_extra.insert(k, v);
+            }
+        }
         // Annotations (web search citations) attach to the last text block; an empty
         // list, or one without a text block, stays in the message's extra.
-        let mut msg_extra = extra_fields(extra_of(&msg, MESSAGE_OUT_KNOWN).as_ref());
-        if let Some(a) = msg.get("annotations") {
+        if let Some(a) = annotations {
             let target = content.iter_mut().rev().find_map(|b| match b {
                 ContentBlock::Text(t) if !is_refusal(t) => Some(t),
                 _ => None,
@@ -1607,7 +1755,7 @@ pub fn decode_response(op: Operation, body: &[u8]) -> Result<ChatResponse, ApiEr
                     t.citations = Some(a.to_string())
                 }
                 _ => {
-                    msg_extra.insert("annotations".into(), a.clone());
+                    msg_extra.insert("annotations".into(), a);
                 }
             }
         }
@@ -1617,10 +1765,10 @@ pub fn decode_response(op: Operation, body: &[u8]) -> Result<ChatResponse, ApiEr
         let had_refusal = content
             .iter()
             .any(|b| matches!(b, ContentBlock::Text(t) if is_refusal(t)));
-        if let Some(fr) = co.get("finish_reason").and_then(Value::as_str) {
+        if let Some(fr) = finish.as_ref().and_then(Value::as_str) {
             let mut r = stop_reason_from(fr, had_calls, had_refusal);
             // vLLM names the stop string that matched.
-            if let Some(s) = co.get("stop_reason").and_then(Value::as_str) {
+            if let Some(s) = stop.as_ref().and_then(Value::as_str) {
                 if r == StopReason::EndTurn {
                     r = StopReason::StopSequence;
                     stop_sequence = Some(s.to_string());
@@ -1628,27 +1776,26 @@ pub fn decode_response(op: Operation, body: &[u8]) -> Result<ChatResponse, ApiEr
             }
             stop_reason = Some(r);
         }
-        if let Some(e) = extra_of(co, CHOICE_KNOWN) {
-            extra.insert("choice".into(), Value::Object(extra_fields(Some(&e))));
+        if !choice_extra.is_empty() {
+            extra.insert("choice".into(), Value::Object(choice_extra));
         }
         if !msg_extra.is_empty() {
             extra.insert("message".into(), Value::Object(msg_extra));
         }
     }
     Ok(ChatResponse {
-        id: opt_str(o, "id", "response")
+        id: opt_string(id, "id", "response")
             .map_err(upstream)?
             .unwrap_or_default(),
-        model: opt_str(o, "model", "response")
+        model: opt_string(model, "model", "response")
             .map_err(upstream)?
             .unwrap_or_default(),
         content,
         stop_reason,
         stop_sequence,
-        usage: o
-            .get("usage")
-            .filter(|u| u.is_object())
-            .map(usage_from)
+        usage: usage
+            .filter(Value::is_object)
+            .map(usage_from_value)
             .unwrap_or_default(),
         extra: extra_from_map(extra),
     })
@@ -1683,10 +1830,12 @@ pub fn encode_response(flavor: Flavor, r: &ChatResponse) -> Result<Vec<u8>, ApiE
     let mut thinking = String::new();
     let mut calls = Vec::new();
     let mut annotations = Vec::new();
+    let mut has_text = false;
     for b in &r.content {
         match b {
             ContentBlock::Text(t) if is_refusal(t) => refusal.push_str(&t.text),
             ContentBlock::Text(t) => {
+                has_text = true;
                 annotations_of(t, chars, &mut annotations);
                 chars += t.text.chars().count();
                 text.push_str(&t.text);
@@ -1700,26 +1849,28 @@ pub fn encode_response(flavor: Flavor, r: &ChatResponse) -> Result<Vec<u8>, ApiE
     let choice_extra = extra.remove("choice");
     let message_extra = extra.remove("message");
 
+    let len = 384 + text.len() + refusal.len() + thinking.len() + r.model.len();
+    let has_refusal = !refusal.is_empty();
     let mut msg = Map::new();
     msg.insert("role".into(), json!("assistant"));
-    let has_text = r
-        .content
-        .iter()
-        .any(|b| matches!(b, ContentBlock::Text(t) if !is_refusal(t)));
     msg.insert(
         "content".into(),
-        if has_text { json!(text) } else { Value::Null },
+        if has_text {
+            Value::String(text)
+        } else {
+            Value::Null
+        },
     );
     msg.insert(
         "refusal".into(),
         if refusal.is_empty() {
             Value::Null
         } else {
-            json!(refusal)
+            Value::String(refusal)
         },
     );
     if flavor.reasoning_out() && !thinking.is_empty() {
-        msg.insert("reasoning_content".into(), json!(thinking));
+        msg.insert("reasoning_content".into(), Value::String(thinking));
     }
     let had_calls = !calls.is_empty();
     if had_calls {
@@ -1734,7 +1885,7 @@ pub fn encode_response(flavor: Flavor, r: &ChatResponse) -> Result<Vec<u8>, ApiE
         }
     }
     let finish = match r.stop_reason {
-        Some(s) => stop_reason_to(s, !refusal.is_empty()),
+        Some(s) => stop_reason_to(s, has_refusal),
         None if had_calls => "tool_calls",
         None => "stop",
     };
@@ -1768,7 +1919,7 @@ pub fn encode_response(flavor: Flavor, r: &ChatResponse) -> Result<Vec<u8>, ApiE
     for (k, v) in extra {
         m.entry(k).or_insert(v);
     }
-    Ok(Value::Object(m).to_string().into_bytes())
+    Ok(json_bytes(&Value::Object(m), len))
 }
 
 #[cfg(test)]

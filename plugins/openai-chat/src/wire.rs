@@ -11,14 +11,20 @@ type Obj = Map<String, Value>;
 
 // ----- extra -----
 
+/// The fields of `obj` not in `known`, in order (only those are cloned).
+pub fn rest_of(obj: &Obj, known: &[&str]) -> Obj {
+    let mut rest = Map::new();
+    for (k, v) in obj {
+        if !known.contains(&k.as_str()) {
+            rest.insert(k.clone(), v.clone());
+        }
+    }
+    rest
+}
+
 /// The fields of `obj` not in `known`, as an `openai-chat` extra.
 pub fn extra_of(obj: &Obj, known: &[&str]) -> Option<Extra> {
-    let rest: Obj = obj
-        .iter()
-        .filter(|(k, _)| !known.contains(&k.as_str()))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    extra_from_map(rest)
+    extra_from_map(rest_of(obj, known))
 }
 
 /// A map as an `openai-chat` extra (`None` when empty).
@@ -28,7 +34,8 @@ pub fn extra_from_map(fields: Obj) -> Option<Extra> {
     } else {
         Some(Extra {
             source: Dialect::OpenaiChat,
-            fields: Value::Object(fields).to_string(),
+            // Serializing a map of JSON values into memory cannot fail.
+            fields: serde_json::to_string(&fields).unwrap_or_default(),
         })
     }
 }
@@ -49,6 +56,9 @@ pub fn extra_fields(extra: Option<&Extra>) -> Obj {
 
 /// Add an `openai-chat` extra's fields to `obj`, never overwriting a key.
 pub fn merge_extra(obj: &mut Obj, extra: Option<&Extra>) {
+    if !matches!(extra, Some(e) if e.source == Dialect::OpenaiChat) {
+        return;
+    }
     for (k, v) in extra_fields(extra) {
         obj.entry(k).or_insert(v);
     }
@@ -78,8 +88,23 @@ fn deep_merge(into: &mut Obj, from: Obj) {
 /// `completion_tokens`, which includes `completion_tokens_details.reasoning_tokens`.
 /// Everything else (totals excepted) is kept in `extra` so [`usage_to`] restores it.
 pub fn usage_from(v: &Value) -> Usage {
+    match v {
+        Value::Object(o) => usage_from_map(o.clone()),
+        _ => Usage::empty(),
+    }
+}
+
+/// [`usage_from`] of an owned value (no copy of the object).
+pub fn usage_from_value(v: Value) -> Usage {
+    match v {
+        Value::Object(o) => usage_from_map(o),
+        _ => Usage::empty(),
+    }
+}
+
+fn usage_from_map(mut rest: Obj) -> Usage {
     let mut u = Usage::empty();
-    let Some(o) = v.as_object() else { return u };
+    let o = &rest;
     let n = |o: &Obj, k: &str| o.get(k).and_then(Value::as_u64);
     let prompt = n(o, "prompt_tokens");
     let details = o.get("prompt_tokens_details").and_then(Value::as_object);
@@ -94,7 +119,8 @@ pub fn usage_from(v: &Value) -> Usage {
         .and_then(Value::as_object)
         .and_then(|d| n(d, "reasoning_tokens"));
 
-    let mut rest = o.clone();
+    // `Map::remove` (swap-remove with `preserve_order`) as before: the order of what
+    // is left is part of the output.
     for k in ["prompt_tokens", "completion_tokens", "total_tokens"] {
         rest.remove(k);
     }
@@ -134,7 +160,9 @@ pub fn usage_to(u: &Usage) -> Value {
             json!({"reasoning_tokens": r}),
         );
     }
-    deep_merge(&mut m, extra_fields(u.extra.as_ref()));
+    if u.extra.is_some() {
+        deep_merge(&mut m, extra_fields(u.extra.as_ref()));
+    }
     Value::Object(m)
 }
 

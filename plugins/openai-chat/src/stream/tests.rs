@@ -1,6 +1,7 @@
 #![allow(clippy::unwrap_used)]
 
 use super::*;
+use crate::wire::extra_from_map;
 use tollgate_sdk::provider::ErrorKind;
 
 /// An OpenAI stream: role chunk, multi-byte text, two parallel tool calls with split
