@@ -1481,7 +1481,14 @@ fn anthropic() -> Vec<(&'static str, Outcome)> {
         ),
         (
             "json_schema",
-            Outcome::Dropped("no response format in Messages"),
+            Outcome::Lossy(
+                "sent as output_config.format; schema name and strict are not sent",
+                |v| {
+                    let j = &mut v["response_format"]["json_schema"];
+                    drop_key(j, "name");
+                    drop_key(j, "strict");
+                },
+            ),
         ),
         ("thinking_budget", S),
         (

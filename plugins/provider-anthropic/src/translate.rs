@@ -5,14 +5,16 @@ use serde_json::{json, Map, Value};
 use tollgate_sdk::json::type_name;
 use tollgate_sdk::provider::{
     ApiError, CacheControl, ChatRequest, ChatResponse, ContentBlock, Dialect, DocumentBlock, Extra,
-    Header, ImageBlock, InlineData, MediaSource, Message, Operation, Role, Sampling, TargetInfo,
-    TextBlock, ThinkingBlock, ThinkingConfig, ToolCall, ToolChoice, ToolDefinition, ToolKind,
-    ToolResult, ToolResultPart, UpstreamRequest,
+    Header, ImageBlock, InlineData, JsonSchemaFormat, MediaSource, Message, Operation,
+    ResponseFormat, Role, Sampling, TargetInfo, TextBlock, ThinkingBlock, ThinkingConfig, ToolCall,
+    ToolChoice, ToolDefinition, ToolKind, ToolResult, ToolResultPart, UpstreamRequest,
 };
 use tollgate_sdk::tools::{custom_description, custom_input_schema, flat_name};
 
 use crate::passthrough::parse_object;
-use crate::wire::{extra_of, merge_extra, stop_reason_from, stop_reason_to, usage_from, usage_to};
+use crate::wire::{
+    extra_of, extra_of_with, merge_extra, stop_reason_from, stop_reason_to, usage_from, usage_to,
+};
 
 /// The API version sent upstream.
 pub const ANTHROPIC_VERSION: &str = "2023-06-01";
@@ -475,7 +477,70 @@ const REQUEST_KNOWN: &[&str] = &[
     "stop_sequences",
     "stream",
     "metadata",
+    // Decoded by `output_format_from`: the format becomes `response_format`, the
+    // other keys of `output_config` (`effort`, …) go back to `extra`.
+    "output_config",
+    "output_format",
 ];
+
+/// A structured-output format (`output_config.format` or the beta `output_format`):
+/// `{"type": "json_schema", "schema": {…}}`.
+fn format_from(v: &Value, path: &str) -> Result<ResponseFormat, ApiError> {
+    let f = obj(v, path)?;
+    match f.get("type").and_then(Value::as_str) {
+        Some("json_schema") => {
+            let schema = match f.get("schema") {
+                Some(s @ Value::Object(_)) => s.to_string(),
+                None | Some(Value::Null) => {
+                    return Err(bad(format!("{path}.schema: field required")))
+                }
+                Some(x) => {
+                    return Err(bad(format!(
+                        "{path}.schema: expected object, got {}",
+                        type_name(x)
+                    )))
+                }
+            };
+            Ok(ResponseFormat::JsonSchema(JsonSchemaFormat {
+                name: None,
+                description: None,
+                schema,
+                strict: None,
+            }))
+        }
+        Some(t) => Err(bad(format!(
+            "{path}.type: unknown output format type \"{t}\" (expected \"json_schema\")"
+        ))),
+        None => Err(bad(format!("{path}.type: field required"))),
+    }
+}
+
+/// The response format of a request (GA `output_config.format`, or the older beta
+/// `output_format`), and the rest of `output_config` (kept in `extra`, so an
+/// Anthropic request translated back to Anthropic is unchanged).
+fn output_format_from(o: &Obj) -> Result<(Option<ResponseFormat>, Obj), ApiError> {
+    let mut rest = Map::new();
+    let mut format = None;
+    if let Some(oc) = o.get("output_config").filter(|v| !v.is_null()) {
+        let mut oc = obj(oc, "output_config")?.clone();
+        if let Some(f) = oc.remove("format").filter(|f| !f.is_null()) {
+            format = Some(format_from(&f, "output_config.format")?);
+        }
+        if !oc.is_empty() {
+            rest.insert("output_config".into(), Value::Object(oc));
+        }
+    }
+    if let Some(f) = o.get("output_format").filter(|v| !v.is_null()) {
+        if format.is_some() {
+            return Err(bad(
+                "output_format: not allowed together with output_config.format (output_format is its deprecated beta form)"
+                    .to_string(),
+            ));
+        }
+        format = Some(format_from(f, "output_format")?);
+    }
+    Ok((format, rest))
+}
 
 fn tool_from(v: &Value, path: &str) -> Result<ToolDefinition, ApiError> {
     let o = obj(v, path)?;
@@ -701,6 +766,7 @@ pub fn decode_request(
         }
     };
     let metadata = o.get("metadata").filter(|m| !m.is_null());
+    let (response_format, output_rest) = output_format_from(o)?;
     Ok(ChatRequest {
         model,
         system,
@@ -720,7 +786,7 @@ pub fn decode_request(
             candidates: None,
         },
         thinking,
-        response_format: None,
+        response_format,
         stream: stream || body_stream,
         stream_include_usage: false,
         user: metadata
@@ -728,8 +794,39 @@ pub fn decode_request(
             .and_then(Value::as_str)
             .map(str::to_string),
         metadata: metadata.map(Value::to_string),
-        extra: extra_of(o, REQUEST_KNOWN),
+        extra: extra_of_with(o, REQUEST_KNOWN, output_rest),
     })
+}
+
+/// Anthropic's `output_config.format` for a canonical response format. Only a JSON
+/// schema has one: its `name`, `description` and `strict` have no Anthropic field (and
+/// are not sent); `json_object` (JSON without a schema) has no Anthropic equivalent and
+/// is not sent either; `text` is the default.
+fn output_format_to(f: Option<&ResponseFormat>) -> Result<Option<Value>, ApiError> {
+    let Some(ResponseFormat::JsonSchema(js)) = f else {
+        return Ok(None);
+    };
+    let schema: Value = serde_json::from_str(&js.schema).map_err(|e| {
+        bad(format!(
+            "response_format: the JSON schema is not valid JSON: {e}"
+        ))
+    })?;
+    if !schema.is_object() {
+        return Err(bad(format!(
+            "response_format: the JSON schema must be a JSON object, got {}",
+            type_name(&schema)
+        )));
+    }
+    Ok(Some(json!({"type": "json_schema", "schema": schema})))
+}
+
+/// One field of an Anthropic-sourced `extra` (other dialects' extras mean nothing here).
+fn anthropic_extra_field(extra: Option<&Extra>, key: &str) -> Option<Value> {
+    let e = extra.filter(|e| e.source == Dialect::Anthropic)?;
+    match serde_json::from_str::<Value>(&e.fields) {
+        Ok(Value::Object(mut fields)) => fields.remove(key),
+        _ => None,
+    }
 }
 
 /// The Anthropic request body for a canonical request.
@@ -854,8 +951,23 @@ pub fn request_body(
     if let Some(u) = &r.user {
         m.insert("metadata".into(), json!({"user_id": u}));
     }
+    let format = output_format_to(r.response_format.as_ref())?;
+    if let Some(f) = &format {
+        // Into the `output_config` the request already carries (`effort`, …), the
+        // canonical format replacing any `format` there.
+        let mut oc = match anthropic_extra_field(r.extra.as_ref(), "output_config") {
+            Some(Value::Object(oc)) => oc,
+            _ => Map::new(),
+        };
+        oc.insert("format".into(), f.clone());
+        m.insert("output_config".into(), Value::Object(oc));
+    }
     if let Some(e) = &r.extra {
         merge_extra(&mut m, Some(e));
+    }
+    if format.is_some() {
+        // The deprecated beta field may not accompany `output_config.format`.
+        m.shift_remove("output_format");
     }
     Ok(Value::Object(m))
 }
@@ -1281,6 +1393,229 @@ mod tests {
             let e = decode_request(Operation::Chat, body.as_bytes(), None, false).unwrap_err();
             assert!(e.message.contains(want), "{body}: {}", e.message);
         }
+    }
+
+    const SCHEMA: &str = r#"{"type":"object","properties":{"city":{"type":"string"}},"required":["city"],"additionalProperties":false}"#;
+
+    fn plain_request() -> ChatRequest {
+        decode_request(
+            Operation::Chat,
+            br#"{"model":"m","max_tokens":100,"messages":[{"role":"user","content":"A city?"}]}"#,
+            None,
+            false,
+        )
+        .unwrap()
+    }
+
+    fn schema_format(schema: &str) -> ResponseFormat {
+        ResponseFormat::JsonSchema(JsonSchemaFormat {
+            name: Some("city".into()),
+            description: Some("A city".into()),
+            schema: schema.into(),
+            strict: Some(true),
+        })
+    }
+
+    #[test]
+    fn json_schema_is_sent_as_output_config_format() {
+        let mut r = plain_request();
+        r.response_format = Some(schema_format(SCHEMA));
+        let v = request_body(Operation::Chat, &r, "m", DEFAULT_MAX_TOKENS).unwrap();
+        let schema: Value = serde_json::from_str(SCHEMA).unwrap();
+        // name, description and strict have no Anthropic field.
+        assert_eq!(
+            v["output_config"],
+            json!({"format": {"type": "json_schema", "schema": schema}})
+        );
+        assert!(v.get("output_format").is_none(), "{v}");
+        // Counting tokens takes the same field.
+        let v = request_body(Operation::CountTokens, &r, "m", DEFAULT_MAX_TOKENS).unwrap();
+        assert_eq!(v["output_config"]["format"]["schema"], schema);
+        // JSON without a schema, and plain text: nothing is sent.
+        for f in [ResponseFormat::JsonObject, ResponseFormat::Text] {
+            r.response_format = Some(f);
+            let v = request_body(Operation::Chat, &r, "m", DEFAULT_MAX_TOKENS).unwrap();
+            assert!(
+                v.get("output_config").is_none() && v.get("output_format").is_none(),
+                "{v}"
+            );
+        }
+    }
+
+    #[test]
+    fn json_schema_merges_into_an_extra_output_config() {
+        let mut r = plain_request();
+        r.extra = Some(Extra {
+            source: Dialect::Anthropic,
+            fields: json!({
+                "output_config": {"effort": "high", "format": {"type": "json_schema", "schema": {"type": "string"}}},
+                "output_format": {"type": "json_schema", "schema": {"type": "number"}},
+                "container": "c1"
+            })
+            .to_string(),
+        });
+        r.response_format = Some(schema_format(SCHEMA));
+        let v = request_body(Operation::Chat, &r, "m", DEFAULT_MAX_TOKENS).unwrap();
+        let schema: Value = serde_json::from_str(SCHEMA).unwrap();
+        // The canonical format wins; the other keys stay.
+        assert_eq!(
+            v["output_config"],
+            json!({"effort": "high", "format": {"type": "json_schema", "schema": schema}})
+        );
+        assert!(v.get("output_format").is_none(), "{v}");
+        assert_eq!(v["container"], json!("c1"));
+        // Without a canonical format the extra passes unchanged.
+        r.response_format = None;
+        r.extra = Some(Extra {
+            source: Dialect::Anthropic,
+            fields: json!({"output_config": {"effort": "high"}}).to_string(),
+        });
+        let v = request_body(Operation::Chat, &r, "m", DEFAULT_MAX_TOKENS).unwrap();
+        assert_eq!(v["output_config"], json!({"effort": "high"}));
+        // Another dialect's extra is not Anthropic's output_config.
+        r.response_format = Some(schema_format(SCHEMA));
+        r.extra = Some(Extra {
+            source: Dialect::OpenaiChat,
+            fields: json!({"output_config": {"effort": "high"}}).to_string(),
+        });
+        let v = request_body(Operation::Chat, &r, "m", DEFAULT_MAX_TOKENS).unwrap();
+        assert_eq!(
+            v["output_config"],
+            json!({"format": {"type": "json_schema", "schema": schema}})
+        );
+    }
+
+    #[test]
+    fn a_schema_that_is_not_json_is_refused() {
+        let mut r = plain_request();
+        for (schema, want) in [
+            ("{\"type\": \"object\"", "the JSON schema is not valid JSON"),
+            ("not json", "the JSON schema is not valid JSON"),
+            ("[1, 2]", "the JSON schema must be a JSON object, got array"),
+        ] {
+            r.response_format = Some(schema_format(schema));
+            let e = request_body(Operation::Chat, &r, "m", DEFAULT_MAX_TOKENS).unwrap_err();
+            assert_eq!(e.status, 400, "{schema}");
+            assert_eq!(e.kind, tollgate_sdk::provider::ErrorKind::InvalidRequest);
+            assert!(e.message.contains(want), "{schema}: {}", e.message);
+            assert!(encode_request(Operation::Chat, &r, &target("m")).is_err());
+        }
+    }
+
+    #[test]
+    fn output_config_format_decodes_as_a_json_schema() {
+        let body = json!({"model": "m", "max_tokens": 100,
+            "messages": [{"role": "user", "content": "A city?"}],
+            "output_config": {"effort": "high", "format": {"type": "json_schema",
+                "schema": serde_json::from_str::<Value>(SCHEMA).unwrap()}}});
+        let r = decode_request(Operation::Chat, body.to_string().as_bytes(), None, false).unwrap();
+        let Some(ResponseFormat::JsonSchema(f)) = &r.response_format else {
+            panic!("{:?}", r.response_format)
+        };
+        assert_eq!((&f.name, &f.description, f.strict), (&None, &None, None));
+        assert_eq!(
+            serde_json::from_str::<Value>(&f.schema).unwrap(),
+            serde_json::from_str::<Value>(SCHEMA).unwrap()
+        );
+        // The other keys of output_config stay in extra, without the format.
+        let extra: Value = serde_json::from_str(&r.extra.as_ref().unwrap().fields).unwrap();
+        assert_eq!(extra, json!({"output_config": {"effort": "high"}}));
+        // A format alone leaves no extra.
+        let body = json!({"model": "m", "messages": [{"role": "user", "content": "x"}],
+            "output_config": {"format": {"type": "json_schema", "schema": {"type": "object"}}}});
+        let r = decode_request(Operation::Chat, body.to_string().as_bytes(), None, false).unwrap();
+        assert!(r.extra.is_none(), "{:?}", r.extra);
+        assert!(matches!(
+            r.response_format,
+            Some(ResponseFormat::JsonSchema(_))
+        ));
+    }
+
+    #[test]
+    fn beta_output_format_decodes_as_a_json_schema() {
+        let body = json!({"model": "m", "max_tokens": 100,
+            "messages": [{"role": "user", "content": "A city?"}],
+            "output_format": {"type": "json_schema",
+                "schema": serde_json::from_str::<Value>(SCHEMA).unwrap()}});
+        let r = decode_request(Operation::Chat, body.to_string().as_bytes(), None, false).unwrap();
+        let Some(ResponseFormat::JsonSchema(f)) = &r.response_format else {
+            panic!("{:?}", r.response_format)
+        };
+        assert_eq!((&f.name, &f.description, f.strict), (&None, &None, None));
+        assert_eq!(
+            serde_json::from_str::<Value>(&f.schema).unwrap(),
+            serde_json::from_str::<Value>(SCHEMA).unwrap()
+        );
+        assert!(r.extra.is_none(), "{:?}", r.extra);
+        // Sent upstream in the GA form.
+        let v = request_body(Operation::Chat, &r, "m", DEFAULT_MAX_TOKENS).unwrap();
+        assert_eq!(
+            v["output_config"]["format"],
+            json!({"type": "json_schema", "schema": serde_json::from_str::<Value>(SCHEMA).unwrap()})
+        );
+        assert!(v.get("output_format").is_none(), "{v}");
+    }
+
+    #[test]
+    fn bad_output_formats_are_refused() {
+        for (extra, want) in [
+            (
+                json!({"output_config": {"format": {"type": "regex", "pattern": "a+"}}}),
+                "output_config.format.type: unknown output format type \"regex\"",
+            ),
+            (
+                json!({"output_format": {"type": "json_object"}}),
+                "output_format.type: unknown output format type \"json_object\"",
+            ),
+            (
+                json!({"output_config": {"format": {"schema": {}}}}),
+                "output_config.format.type: field required",
+            ),
+            (
+                json!({"output_config": {"format": {"type": "json_schema"}}}),
+                "output_config.format.schema: field required",
+            ),
+            (
+                json!({"output_config": {"format": {"type": "json_schema", "schema": "{}"}}}),
+                "output_config.format.schema: expected object, got string",
+            ),
+            (
+                json!({"output_config": "high"}),
+                "output_config: expected object",
+            ),
+            (
+                json!({"output_config": {"format": {"type": "json_schema", "schema": {}}},
+                       "output_format": {"type": "json_schema", "schema": {}}}),
+                "output_format: not allowed together with output_config.format",
+            ),
+        ] {
+            let mut body = json!({"model": "m", "messages": [{"role": "user", "content": "x"}]});
+            for (k, v) in extra.as_object().unwrap() {
+                body[k] = v.clone();
+            }
+            let e = decode_request(Operation::Chat, body.to_string().as_bytes(), None, false)
+                .unwrap_err();
+            assert_eq!(e.status, 400, "{body}");
+            assert_eq!(e.kind, tollgate_sdk::provider::ErrorKind::InvalidRequest);
+            assert!(e.message.contains(want), "{body}: {}", e.message);
+        }
+    }
+
+    #[test]
+    fn output_config_round_trips_anthropic_to_anthropic() {
+        let body = json!({"model": "claude-x", "max_tokens": 100,
+            "messages": [{"role": "user", "content": "A city?"}],
+            "output_config": {"effort": "high", "format": {"type": "json_schema",
+                "schema": serde_json::from_str::<Value>(SCHEMA).unwrap()}},
+            "container": "c1"});
+        let r = decode_request(Operation::Chat, body.to_string().as_bytes(), None, false).unwrap();
+        let up = encode_request(Operation::Chat, &r, &target("claude-x")).unwrap();
+        let got: Value = serde_json::from_slice(&up.body).unwrap();
+        assert_eq!(got, body, "\n got: {got:#}");
+        assert_eq!(got["output_config"], body["output_config"]);
+        // And canonical -> anthropic -> canonical is a fixed point.
+        let again = decode_request(Operation::Chat, &up.body, None, false).unwrap();
+        assert_eq!(again, r);
     }
 
     #[test]

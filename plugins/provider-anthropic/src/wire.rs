@@ -89,11 +89,23 @@ pub fn merge_extra(obj: &mut Map<String, Value>, extra: Option<&Extra>) {
 
 /// The fields of `obj` not in `known`, as an Anthropic `extra`.
 pub fn extra_of(obj: &Map<String, Value>, known: &[&str]) -> Option<Extra> {
-    let rest: Map<String, Value> = obj
+    extra_of_with(obj, known, Map::new())
+}
+
+/// The fields of `obj` not in `known`, plus `added` (fields a decoder took apart and
+/// keeps only partly, e.g. `output_config` without its `format`), as an Anthropic
+/// `extra`.
+pub fn extra_of_with(
+    obj: &Map<String, Value>,
+    known: &[&str],
+    added: Map<String, Value>,
+) -> Option<Extra> {
+    let mut rest: Map<String, Value> = obj
         .iter()
         .filter(|(k, _)| !known.contains(&k.as_str()))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
+    rest.extend(added);
     if rest.is_empty() {
         None
     } else {
