@@ -375,7 +375,7 @@ pub async fn handle(app: Arc<App>, req: Request<Body>) -> Response<Body> {
     let mut summary = if op == Operation::ListModels {
         None
     } else if decode_first {
-        match ep
+        let decoded = ep
             .front
             .decode_request(
                 op,
@@ -383,30 +383,16 @@ pub async fn handle(app: Arc<App>, req: Request<Body>) -> Response<Body> {
                 matched.path_model.clone(),
                 matched.entry.streaming,
             )
-            .await
-        {
-            Ok(Ok(req)) => canonical = Some(req),
-            Ok(Err(e)) => return fail(ctx, e).await,
-            Err(e) => {
-                return fail(
-                    ctx,
-                    plugin_failure(&format!("front-door plugin `{}`", ep.front.name), &e),
-                )
-                .await
-            }
+            .await;
+        match front_result(ep, decoded) {
+            Ok(req) => canonical = Some(req),
+            Err(e) => return fail(ctx, e).await,
         }
         None
     } else {
-        match ep.front.summarize(op, &body, ep.request_guards).await {
-            Ok(Ok(s)) => Some(s),
-            Ok(Err(e)) => return fail(ctx, e).await,
-            Err(e) => {
-                return fail(
-                    ctx,
-                    plugin_failure(&format!("front-door plugin `{}`", ep.front.name), &e),
-                )
-                .await
-            }
+        match front_result(ep, ep.front.summarize(op, &body, ep.request_guards).await) {
+            Ok(s) => Some(s),
+            Err(e) => return fail(ctx, e).await,
         }
     };
     let model = summary
@@ -496,16 +482,9 @@ pub async fn handle(app: Arc<App>, req: Request<Body>) -> Response<Body> {
                         Err(e) => Err(e),
                     }
                 };
-                match decoded {
-                    Ok(Ok(req)) => canonical = Some(req),
-                    Ok(Err(e)) => return fail(ctx, e).await,
-                    Err(e) => {
-                        return fail(
-                            ctx,
-                            plugin_failure(&format!("front-door plugin `{}`", ep.front.name), &e),
-                        )
-                        .await
-                    }
+                match front_result(ep, decoded) {
+                    Ok(req) => canonical = Some(req),
+                    Err(e) => return fail(ctx, e).await,
                 }
             }
             let Some(request) = canonical.as_ref() else {
@@ -729,6 +708,12 @@ pub(super) fn error_chain(e: &dyn std::error::Error) -> String {
 /// Whether the client's bytes can go to `target` as they are: the same plugin,
 /// or the same dialect served on the same route (an OpenAI client to an
 /// OpenAI-compatible server; not to Azure, whose paths differ).
+/// A front-door call's answer, or the error to give the client: the plugin's own
+/// dialect error, or its failure as a gateway error.
+fn front_result<T>(ep: &Endpoint, r: crate::plugin::ApiResult<T>) -> Result<T, ApiError> {
+    r.map_err(|e| plugin_failure(&format!("front-door plugin `{}`", ep.front.name), &e))?
+}
+
 fn same_dialect(ep: &Endpoint, target: &Target, route: usize) -> bool {
     let (a, b) = (&ep.front.info, &target.provider.info);
     if a.id == b.id {
