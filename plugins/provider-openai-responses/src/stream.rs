@@ -10,14 +10,14 @@
 //! `output_item.done` items and fails a turn without `response.completed`.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde_json::{json, Map, Value};
 use tollgate_sdk::provider::{
     ApiError, BlockDelta, BlockStart, ContentBlock, GuestStreamDecoder, GuestStreamEncoder,
     StopReason, StreamEvent, StreamFinish, StreamStart, ThinkingBlock, ToolCall, ToolKind, Usage,
 };
-use tollgate_sdk::sse::{write_event, SseEvent, SseParser};
+use tollgate_sdk::sse::{SseEvent, SseParser};
 
 use crate::translate::{
     call_id_prefix, call_item, call_item_type, decode_output_item, decode_part, failed_error,
@@ -25,8 +25,8 @@ use crate::translate::{
     Ids, ITEM_KEY, PART_KEY, REDACTED_PREFIX,
 };
 use crate::wire::{
-    error_from_object, fields_of, merge_into, rest_of, status_of, stop_reason_from, to_extra,
-    usage_from, usage_to, Obj,
+    error_from_object, fields_of, merge_into, put_str, put_u64, put_value, rest_of, status_of,
+    stop_reason_from, to_extra, usage_from, usage_to, Obj,
 };
 
 // ----- decoder -----
@@ -625,7 +625,7 @@ pub struct EncodeState {
     /// in-progress item until then).
     output: Vec<Value>,
     message: Option<OpenMessage>,
-    blocks: HashMap<u32, OpenBlock>,
+    blocks: BTreeMap<u32, OpenBlock>,
     usage: Usage,
     finish: Option<StreamFinish>,
     done: bool,
@@ -640,19 +640,36 @@ impl EncodeState {
         }
     }
 
+    /// Write event `ty` with `data`'s fields between `type` and `sequence_number`.
+    /// (No `data` has either key, so this is the object `{type, ..data, sequence_number}`
+    /// written directly; serialized JSON has no raw newline, so the SSE `data` is one
+    /// line.)
     fn emit(&mut self, out: &mut Vec<u8>, ty: &str, data: Value) {
-        let mut m = Map::new();
-        m.insert("type".into(), json!(ty));
-        if let Value::Object(fields) = data {
-            m.extend(fields);
+        event_head(out, ty);
+        if let Value::Object(fields) = &data {
+            for (k, v) in fields {
+                out.push(b',');
+                put_str(out, k);
+                out.push(b':');
+                put_value(out, v);
+            }
         }
-        m.insert("sequence_number".into(), json!(self.seq));
-        self.seq += 1;
-        write_event(out, ty, &Value::Object(m).to_string());
+        event_tail(out, &mut self.seq);
     }
 
-    /// The response object with `status`; `final_` adds the output and usage.
-    fn response(&self, status: &str, final_: bool) -> Value {
+    /// Write `response.output_item.added`/`.done` for item `oi`.
+    fn emit_item(&mut self, out: &mut Vec<u8>, ty: &str, oi: usize, item: &Value) {
+        event_head(out, ty);
+        out.extend_from_slice(b",\"output_index\":");
+        put_u64(out, oi as u64);
+        out.extend_from_slice(b",\"item\":");
+        put_value(out, item);
+        event_tail(out, &mut self.seq);
+    }
+
+    /// The response object with `status`; `final_` adds the output and usage (and
+    /// takes the output: the final response is the stream's last event).
+    fn response(&mut self, status: &str, final_: bool) -> Value {
         let mut m = Map::new();
         m.insert("id".into(), json!(self.id));
         m.insert("object".into(), json!("response"));
@@ -664,7 +681,7 @@ impl EncodeState {
         m.insert(
             "output".into(),
             if final_ {
-                Value::Array(self.output.clone())
+                Value::Array(std::mem::take(&mut self.output))
             } else {
                 json!([])
             },
@@ -703,24 +720,16 @@ impl EncodeState {
     /// Add an in-progress item and announce it; returns its output index.
     fn add_item(&mut self, out: &mut Vec<u8>, item: Value) -> usize {
         let oi = self.output.len();
-        self.output.push(item.clone());
-        self.emit(
-            out,
-            "response.output_item.added",
-            json!({"output_index": oi, "item": item}),
-        );
+        self.emit_item(out, "response.output_item.added", oi, &item);
+        self.output.push(item);
         oi
     }
 
     fn item_done(&mut self, out: &mut Vec<u8>, oi: usize, item: Value) {
+        self.emit_item(out, "response.output_item.done", oi, &item);
         if let Some(slot) = self.output.get_mut(oi) {
-            *slot = item.clone();
+            *slot = item;
         }
-        self.emit(
-            out,
-            "response.output_item.done",
-            json!({"output_index": oi, "item": item}),
-        );
     }
 
     /// The open message item, opened (with the marker's id and fields) if needed.
@@ -936,12 +945,14 @@ impl EncodeState {
         }
     }
 
-    /// Text, thinking or arguments appended to block `index`.
+    /// Text, thinking or arguments appended to block `index`. The per-token path: the
+    /// events are written directly (the same bytes `emit` writes for these fields).
     fn delta(&mut self, out: &mut Vec<u8>, index: u32, text: &str) {
         let Some(block) = self.blocks.get_mut(&index) else {
             return;
         };
-        let (ty, data) = match block {
+        let seq = &mut self.seq;
+        match block {
             OpenBlock::Text {
                 output_index,
                 content_index,
@@ -951,17 +962,23 @@ impl EncodeState {
                 ..
             } => {
                 acc.push_str(text);
-                if *refusal {
-                    (
-                        "response.refusal.delta",
-                        json!({"item_id": item_id, "output_index": output_index, "content_index": content_index, "delta": text}),
-                    )
-                } else {
-                    (
-                        "response.output_text.delta",
-                        json!({"item_id": item_id, "output_index": output_index, "content_index": content_index, "delta": text, "logprobs": []}),
-                    )
+                event_head(
+                    out,
+                    if *refusal {
+                        "response.refusal.delta"
+                    } else {
+                        "response.output_text.delta"
+                    },
+                );
+                put_item_ref(out, item_id, *output_index);
+                out.extend_from_slice(b",\"content_index\":");
+                put_u64(out, *content_index as u64);
+                out.extend_from_slice(b",\"delta\":");
+                put_str(out, text);
+                if !*refusal {
+                    out.extend_from_slice(b",\"logprobs\":[]");
                 }
+                event_tail(out, seq);
             }
             OpenBlock::Thinking {
                 output_index,
@@ -974,19 +991,20 @@ impl EncodeState {
                     return;
                 }
                 acc.push_str(text);
-                let (oi, id) = (*output_index, item_id.clone());
                 if !*part_open {
                     *part_open = true;
-                    self.emit(
-                        out,
-                        "response.reasoning_summary_part.added",
-                        json!({"item_id": id, "output_index": oi, "summary_index": 0, "part": {"type": "summary_text", "text": ""}}),
+                    event_head(out, "response.reasoning_summary_part.added");
+                    put_item_ref(out, item_id, *output_index);
+                    out.extend_from_slice(
+                        b",\"summary_index\":0,\"part\":{\"type\":\"summary_text\",\"text\":\"\"}",
                     );
+                    event_tail(out, seq);
                 }
-                (
-                    "response.reasoning_summary_text.delta",
-                    json!({"item_id": id, "output_index": oi, "summary_index": 0, "delta": text}),
-                )
+                event_head(out, "response.reasoning_summary_text.delta");
+                put_item_ref(out, item_id, *output_index);
+                out.extend_from_slice(b",\"summary_index\":0,\"delta\":");
+                put_str(out, text);
+                event_tail(out, seq);
             }
             OpenBlock::Call {
                 output_index,
@@ -994,23 +1012,22 @@ impl EncodeState {
                 call,
             } => {
                 call.arguments.push_str(text);
-                let ty = if call.kind == ToolKind::Custom {
-                    "response.custom_tool_call_input.delta"
-                } else {
-                    "response.function_call_arguments.delta"
-                };
-                (
-                    ty,
-                    json!({"item_id": item_id, "output_index": output_index, "delta": text}),
-                )
+                event_head(
+                    out,
+                    if call.kind == ToolKind::Custom {
+                        "response.custom_tool_call_input.delta"
+                    } else {
+                        "response.function_call_arguments.delta"
+                    },
+                );
+                put_item_ref(out, item_id, *output_index);
+                out.extend_from_slice(b",\"delta\":");
+                put_str(out, text);
+                event_tail(out, seq);
             }
-            OpenBlock::Shell(call) => {
-                call.arguments.push_str(text);
-                return;
-            }
-            OpenBlock::Ignored => return,
-        };
-        self.emit(out, ty, data);
+            OpenBlock::Shell(call) => call.arguments.push_str(text),
+            OpenBlock::Ignored => {}
+        }
     }
 
     fn signature(&mut self, index: u32, text: &str) {
@@ -1128,10 +1145,11 @@ impl EncodeState {
 
     /// Encode events.
     pub fn encode(&mut self, events: &[StreamEvent]) -> Result<Vec<u8>, ApiError> {
-        let mut out = Vec::new();
         if self.done {
-            return Ok(out);
+            return Ok(Vec::new());
         }
+        // Room for a text delta event without regrowing.
+        let mut out = Vec::with_capacity(256);
         for ev in events {
             match ev {
                 StreamEvent::Start(s) => {
@@ -1204,6 +1222,30 @@ impl EncodeState {
         self.done = true;
         out
     }
+}
+
+/// Start an encoder event: `event: <ty>` and `data: {"type":<ty>`.
+fn event_head(out: &mut Vec<u8>, ty: &str) {
+    out.extend_from_slice(b"event: ");
+    out.extend_from_slice(ty.as_bytes());
+    out.extend_from_slice(b"\ndata: {\"type\":");
+    put_str(out, ty);
+}
+
+/// End an encoder event: `"sequence_number":<seq>}` and the blank line; counts `seq`.
+fn event_tail(out: &mut Vec<u8>, seq: &mut u64) {
+    out.extend_from_slice(b",\"sequence_number\":");
+    put_u64(out, *seq);
+    *seq += 1;
+    out.extend_from_slice(b"}\n\n");
+}
+
+/// `"item_id":<id>,"output_index":<oi>` of an event.
+fn put_item_ref(out: &mut Vec<u8>, item_id: &str, output_index: usize) {
+    out.extend_from_slice(b",\"item_id\":");
+    put_str(out, item_id);
+    out.extend_from_slice(b",\"output_index\":");
+    put_u64(out, output_index as u64);
 }
 
 /// The exported `stream-encoder` resource.

@@ -32,6 +32,7 @@
 //!   (`description`).
 
 use std::collections::HashMap;
+use std::fmt::{self, Display};
 
 use serde_json::{json, Map, Value};
 use tollgate_sdk::json::type_name;
@@ -45,8 +46,9 @@ use tollgate_sdk::provider::{
 
 use crate::passthrough::parse_object;
 use crate::wire::{
-    error_from_object, extra_of, fields_of, merge_extra, merge_into, rest_of, status_of,
-    stop_reason_from, to_extra, usage_from, usage_to, Obj, SOURCE,
+    error_from_object, extra_of, field, fields_of, merge_extra, merge_into, obj_json, put_str,
+    put_usage, put_value, rest_of, status_of, stop_reason_from, to_extra, to_json, usage_from,
+    usage_to, Obj, SOURCE,
 };
 
 /// `extra` key on the first block of a message item holding the item's own fields.
@@ -60,17 +62,27 @@ pub const NAMESPACE_KEY: &str = "namespace";
 /// Codex replays it and it comes back as redacted thinking.
 pub const REDACTED_PREFIX: &str = "tollgate.redacted_thinking:";
 
+/// An error path below `parent` (`{parent}.{segment}`), formatted only when an error
+/// names it (building path strings for every item and part cost a `format!` each).
+struct Sub<'a, P: ?Sized, S>(&'a P, S);
+
+impl<P: Display + ?Sized, S: Display> Display for Sub<'_, P, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.0, self.1)
+    }
+}
+
 fn bad(msg: String) -> ApiError {
     ApiError::invalid_request(msg)
 }
 
-fn obj<'a>(v: &'a Value, path: &str) -> Result<&'a Obj, ApiError> {
+fn obj<'a, P: Display + ?Sized>(v: &'a Value, path: &P) -> Result<&'a Obj, ApiError> {
     v.as_object()
         .ok_or_else(|| bad(format!("{path}: expected object, got {}", type_name(v))))
 }
 
-fn opt_str(o: &Obj, key: &str, path: &str) -> Result<Option<String>, ApiError> {
-    match o.get(key) {
+fn opt_str<P: Display + ?Sized>(o: &Obj, key: &str, path: &P) -> Result<Option<String>, ApiError> {
+    match field(o, key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.clone())),
         Some(v) => Err(bad(format!(
@@ -80,12 +92,12 @@ fn opt_str(o: &Obj, key: &str, path: &str) -> Result<Option<String>, ApiError> {
     }
 }
 
-fn req_str(o: &Obj, key: &str, path: &str) -> Result<String, ApiError> {
+fn req_str<P: Display + ?Sized>(o: &Obj, key: &str, path: &P) -> Result<String, ApiError> {
     opt_str(o, key, path)?.ok_or_else(|| bad(format!("{path}.{key}: field required")))
 }
 
-fn opt_bool(o: &Obj, key: &str, path: &str) -> Result<Option<bool>, ApiError> {
-    match o.get(key) {
+fn opt_bool<P: Display + ?Sized>(o: &Obj, key: &str, path: &P) -> Result<Option<bool>, ApiError> {
+    match field(o, key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Bool(b)) => Ok(Some(*b)),
         Some(v) => Err(bad(format!(
@@ -96,7 +108,7 @@ fn opt_bool(o: &Obj, key: &str, path: &str) -> Result<Option<bool>, ApiError> {
 }
 
 fn opt_u32(o: &Obj, key: &str) -> Result<Option<u32>, ApiError> {
-    match o.get(key) {
+    match field(o, key) {
         None | Some(Value::Null) => Ok(None),
         Some(v) => v
             .as_u64()
@@ -107,7 +119,7 @@ fn opt_u32(o: &Obj, key: &str) -> Result<Option<u32>, ApiError> {
 }
 
 fn opt_f64(o: &Obj, key: &str) -> Result<Option<f64>, ApiError> {
-    match o.get(key) {
+    match field(o, key) {
         None | Some(Value::Null) => Ok(None),
         Some(v) => v
             .as_f64()
@@ -116,8 +128,12 @@ fn opt_f64(o: &Obj, key: &str) -> Result<Option<f64>, ApiError> {
     }
 }
 
-fn opt_array<'a>(o: &'a Obj, key: &str, path: &str) -> Result<&'a [Value], ApiError> {
-    match o.get(key) {
+fn opt_array<'a, P: Display + ?Sized>(
+    o: &'a Obj,
+    key: &str,
+    path: &P,
+) -> Result<&'a [Value], ApiError> {
+    match field(o, key) {
         None | Some(Value::Null) => Ok(&[]),
         Some(Value::Array(a)) => Ok(a),
         Some(v) => Err(bad(format!(
@@ -140,14 +156,14 @@ fn text_block(text: String, extra: Option<Extra>) -> TextBlock {
 fn other_item(v: &Value) -> ContentBlock {
     ContentBlock::Other(Extra {
         source: SOURCE,
-        fields: v.to_string(),
+        fields: to_json(v),
     })
 }
 
 /// The `type` of an item; `message` when it is omitted but a `role` is given (the
 /// SDKs' "easy input message").
 fn item_type(o: &Obj) -> Option<&str> {
-    match o.get("type").and_then(Value::as_str) {
+    match field(o, "type").and_then(Value::as_str) {
         Some(t) => Some(t),
         None if o.contains_key("role") => Some("message"),
         None => None,
@@ -194,7 +210,7 @@ fn filename_for(media_type: &str) -> &'static str {
 // ----- content parts -----
 
 /// Decode one content part of a message or tool output (`path` names it in errors).
-pub fn decode_part(v: &Value, path: &str) -> Result<ContentBlock, ApiError> {
+pub fn decode_part<P: Display + ?Sized>(v: &Value, path: &P) -> Result<ContentBlock, ApiError> {
     let o = obj(v, path)?;
     let t = o
         .get("type")
@@ -269,7 +285,7 @@ pub fn decode_part(v: &Value, path: &str) -> Result<ContentBlock, ApiError> {
         }
         "input_audio" => {
             let p = format!("{path}.input_audio");
-            let a = obj(o.get("input_audio").unwrap_or(&Value::Null), &p)?;
+            let a = obj(field(o, "input_audio").unwrap_or(&Value::Null), &p)?;
             let format = req_str(a, "format", &p)?;
             ContentBlock::Audio(AudioBlock {
                 source: MediaSource::Inline(InlineData {
@@ -289,14 +305,17 @@ pub fn decode_part(v: &Value, path: &str) -> Result<ContentBlock, ApiError> {
 }
 
 /// Decode a message's `content`: a string or an array of parts.
-fn decode_content(v: Option<&Value>, path: &str) -> Result<Vec<ContentBlock>, ApiError> {
+fn decode_content<P: Display + ?Sized>(
+    v: Option<&Value>,
+    path: &P,
+) -> Result<Vec<ContentBlock>, ApiError> {
     match v {
         None | Some(Value::Null) => Ok(Vec::new()),
         Some(Value::String(s)) => Ok(vec![ContentBlock::Text(text_block(s.clone(), None))]),
         Some(Value::Array(parts)) => parts
             .iter()
             .enumerate()
-            .map(|(j, p)| decode_part(p, &format!("{path}.{j}")))
+            .map(|(j, p)| decode_part(p, &Sub(path, j)))
             .collect(),
         Some(other) => Err(bad(format!(
             "{path}: expected string or array, got {}",
@@ -334,7 +353,7 @@ fn attach_marker(b: &mut ContentBlock, marker: Obj) {
         ContentBlock::Other(e) => {
             if let Ok(Value::Object(mut m)) = serde_json::from_str::<Value>(&e.fields) {
                 m.insert(ITEM_KEY.into(), Value::Object(marker));
-                e.fields = Value::Object(m).to_string();
+                e.fields = obj_json(&m);
             }
             return;
         }
@@ -353,7 +372,7 @@ pub fn encode_part(
     assistant: bool,
     response: bool,
 ) -> Result<Option<Value>, ApiError> {
-    let mut m = Map::new();
+    let mut m = Map::with_capacity(4);
     match b {
         ContentBlock::Text(t) => {
             if assistant && is_refusal(t.extra.as_ref()) {
@@ -491,7 +510,7 @@ fn is_part(b: &ContentBlock) -> bool {
 
 // ----- items -----
 
-fn decode_reasoning(o: &Obj, path: &str) -> Result<ContentBlock, ApiError> {
+fn decode_reasoning<P: Display + ?Sized>(o: &Obj, path: &P) -> Result<ContentBlock, ApiError> {
     let summary = opt_array(o, "summary", path)?;
     let join = |parts: &[Value]| -> String {
         parts
@@ -527,23 +546,26 @@ fn decode_reasoning(o: &Obj, path: &str) -> Result<ContentBlock, ApiError> {
 }
 
 fn arguments_of(o: &Obj, key: &str) -> String {
-    match o.get(key) {
+    match field(o, key) {
         None | Some(Value::Null) => String::new(),
         Some(Value::String(s)) => s.clone(),
-        Some(v) => v.to_string(),
+        Some(v) => to_json(v),
     }
 }
 
 /// Decode one assistant-side item (an `output` item of a response, or an assistant
 /// item of a request's `input`) into canonical blocks.
-pub fn decode_output_item(v: &Value, path: &str) -> Result<Vec<ContentBlock>, ApiError> {
+pub fn decode_output_item<P: Display + ?Sized>(
+    v: &Value,
+    path: &P,
+) -> Result<Vec<ContentBlock>, ApiError> {
     let o = obj(v, path)?;
     let Some(t) = item_type(o) else {
         return Err(bad(format!("{path}.type: field required")));
     };
     Ok(match t {
         "message" => {
-            let mut blocks = decode_content(o.get("content"), &format!("{path}.content"))?;
+            let mut blocks = decode_content(field(o, "content"), &Sub(path, "content"))?;
             if blocks.is_empty() {
                 return Ok(vec![other_item(v)]);
             }
@@ -578,9 +600,7 @@ pub fn decode_output_item(v: &Value, path: &str) -> Result<Vec<ContentBlock>, Ap
             vec![ContentBlock::ToolCall(ToolCall {
                 id,
                 name: "local_shell".to_string(),
-                arguments: o
-                    .get("action")
-                    .map_or_else(|| "{}".to_string(), Value::to_string),
+                arguments: o.get("action").map_or_else(|| "{}".to_string(), to_json),
                 kind: ToolKind::Builtin("local_shell".to_string()),
                 namespace: None,
                 cache_control: None,
@@ -593,7 +613,11 @@ pub fn decode_output_item(v: &Value, path: &str) -> Result<Vec<ContentBlock>, Ap
 
 /// Decode a tool output item (`function_call_output`, `custom_tool_call_output`,
 /// `local_shell_call_output`).
-fn decode_tool_output(o: &Obj, ty: &str, path: &str) -> Result<ContentBlock, ApiError> {
+fn decode_tool_output<P: Display + ?Sized>(
+    o: &Obj,
+    ty: &str,
+    path: &P,
+) -> Result<ContentBlock, ApiError> {
     let mut known = vec!["call_id", "output"];
     let call_id = match opt_str(o, "call_id", path)? {
         Some(c) => c,
@@ -606,12 +630,12 @@ fn decode_tool_output(o: &Obj, ty: &str, path: &str) -> Result<ContentBlock, Api
     let mut content = Vec::new();
     let mut keep_raw = false;
     let mut is_error = false;
-    match o.get("output") {
+    match field(o, "output") {
         None | Some(Value::Null) => {}
         Some(Value::String(s)) => content.push(ToolResultPart::Text(s.clone())),
         Some(Value::Array(parts)) => {
             for (k, p) in parts.iter().enumerate() {
-                match decode_part(p, &format!("{path}.output.{k}"))? {
+                match decode_part(p, &Sub(&Sub(path, "output"), k))? {
                     ContentBlock::Text(t) if t.extra.is_none() => {
                         content.push(ToolResultPart::Text(t.text))
                     }
@@ -635,7 +659,7 @@ fn decode_tool_output(o: &Obj, ty: &str, path: &str) -> Result<ContentBlock, Api
         }
         Some(other) => {
             keep_raw = true;
-            content.push(ToolResultPart::Text(other.to_string()));
+            content.push(ToolResultPart::Text(to_json(other)));
         }
     }
     let mut rest = rest_of(o, &known);
@@ -643,7 +667,7 @@ fn decode_tool_output(o: &Obj, ty: &str, path: &str) -> Result<ContentBlock, Api
         rest.remove("type");
     }
     if keep_raw {
-        if let Some(raw) = o.get("output") {
+        if let Some(raw) = field(o, "output") {
             rest.insert("output".into(), raw.clone());
         }
     }
@@ -680,7 +704,32 @@ impl Ids {
     /// The next id with this prefix (`msg`, `rs`, `fc`, `ctc`, `lsh`).
     pub fn next(&mut self, prefix: &str) -> String {
         self.n += 1;
-        format!("{prefix}_{}_{}", self.base, self.n)
+        // `format!("{prefix}_{base}_{n}")`, without the formatting machinery.
+        let mut id = String::with_capacity(prefix.len() + self.base.len() + 12);
+        id.push_str(prefix);
+        id.push('_');
+        id.push_str(&self.base);
+        id.push('_');
+        push_u32(&mut id, self.n);
+        id
+    }
+}
+
+/// Append `n` in decimal.
+fn push_u32(s: &mut String, n: u32) {
+    let mut digits = [0u8; 10];
+    let mut i = digits.len();
+    let mut n = n;
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for &d in &digits[i..] {
+        s.push(char::from(d));
     }
 }
 
@@ -691,7 +740,10 @@ pub fn response_id(id: &str) -> String {
     } else if id.starts_with("resp_") {
         id.to_string()
     } else {
-        format!("resp_{id}")
+        let mut r = String::with_capacity(5 + id.len());
+        r.push_str("resp_");
+        r.push_str(id);
+        r
     }
 }
 
@@ -869,7 +921,7 @@ impl ItemWriter<'_> {
         if let Some(extra) = self.message_extra.take() {
             merge_into(&mut marker, extra);
         }
-        let mut m = Map::new();
+        let mut m = Map::with_capacity(5 + marker.len());
         if self.response {
             let id = match marker.remove("id") {
                 Some(Value::String(id)) => id,
@@ -987,19 +1039,16 @@ pub fn assistant_items(
 
 // ----- tools -----
 
-fn function_tool(
+fn function_tool<P: Display + ?Sized>(
     o: &Obj,
-    path: &str,
+    path: &P,
     namespace: Option<String>,
 ) -> Result<ToolDefinition, ApiError> {
     Ok(ToolDefinition {
         kind: ToolKind::Function,
         name: req_str(o, "name", path)?,
         description: opt_str(o, "description", path)?,
-        parameters: o
-            .get("parameters")
-            .filter(|p| !p.is_null())
-            .map(Value::to_string),
+        parameters: o.get("parameters").filter(|p| !p.is_null()).map(to_json),
         strict: opt_bool(o, "strict", path)?,
         namespace,
         cache_control: None,
@@ -1007,9 +1056,9 @@ fn function_tool(
     })
 }
 
-fn decode_tool(
+fn decode_tool<P: Display + ?Sized>(
     v: &Value,
-    path: &str,
+    path: &P,
     namespace: Option<&str>,
     out: &mut Vec<ToolDefinition>,
 ) -> Result<(), ApiError> {
@@ -1051,7 +1100,9 @@ fn decode_tool(
             }
             let first = out.len();
             for (k, tv) in inner.iter().enumerate() {
-                decode_tool(tv, &format!("{path}.tools.{k}"), Some(&name), out)?;
+                // `dyn` keeps this recursion to one instance of `decode_tool`.
+                let p: &dyn Display = &Sub(&Sub(path, "tools"), k);
+                decode_tool(tv, p, Some(&name), out)?;
             }
             if !own.is_empty() {
                 if let Some(t) = out.get_mut(first) {
@@ -1065,10 +1116,7 @@ fn decode_tool(
             kind: ToolKind::Builtin(t.to_string()),
             name: opt_str(o, "name", path)?.unwrap_or_else(|| t.to_string()),
             description: opt_str(o, "description", path)?,
-            parameters: o
-                .get("parameters")
-                .filter(|p| !p.is_null())
-                .map(Value::to_string),
+            parameters: o.get("parameters").filter(|p| !p.is_null()).map(to_json),
             strict: None,
             namespace: ns,
             cache_control: None,
@@ -1239,7 +1287,7 @@ fn decode_tool_choice(v: &Value, extra: &mut Obj) -> Result<ToolChoice, ApiError
                 "allowed_tools" | "mcp" => {
                     // No canonical form: the object travels in `extra`.
                     extra.insert("tool_choice".into(), v.clone());
-                    Ok(match o.get("mode").and_then(Value::as_str) {
+                    Ok(match field(o, "mode").and_then(Value::as_str) {
                         Some("required") => ToolChoice::Required,
                         _ if t == "mcp" => ToolChoice::Required,
                         _ => ToolChoice::Auto,
@@ -1328,14 +1376,14 @@ impl Conversation {
         });
     }
 
-    fn item(&mut self, v: &Value, path: &str) -> Result<(), ApiError> {
+    fn item<P: Display + ?Sized>(&mut self, v: &Value, path: &P) -> Result<(), ApiError> {
         let o = obj(v, path)?;
         let Some(t) = item_type(o) else {
             return Err(bad(format!("{path}.type: field required")));
         };
         match t {
             "message" => {
-                let role = match o.get("role").and_then(Value::as_str) {
+                let role = match field(o, "role").and_then(Value::as_str) {
                     Some("user") => Role::User,
                     Some("assistant") => Role::Assistant,
                     Some("system") => Role::System,
@@ -1349,7 +1397,7 @@ impl Conversation {
                     }
                     return Ok(());
                 }
-                let content = decode_content(o.get("content"), &format!("{path}.content"))?;
+                let content = decode_content(field(o, "content"), &Sub(path, "content"))?;
                 let own = rest_of(o, &["type", "role", "content"]);
                 let all_text = !content.is_empty()
                     && content.iter().all(|b| matches!(b, ContentBlock::Text(_)));
@@ -1386,7 +1434,7 @@ impl Conversation {
             }
             "additional_tools" => {
                 for (k, tv) in opt_array(o, "tools", path)?.iter().enumerate() {
-                    decode_tool(tv, &format!("{path}.tools.{k}"), None, &mut self.tools)?;
+                    decode_tool(tv, &Sub(&Sub(path, "tools"), k), None, &mut self.tools)?;
                 }
             }
             other if other.ends_with("_output") => self.push(Role::Tool, other_item(v)),
@@ -1424,14 +1472,14 @@ pub fn decode_request(
     if let Some(i) = opt_str(o, "instructions", "request")?.filter(|i| !i.is_empty()) {
         conv.system.push(text_block(i, None));
     }
-    match o.get("input") {
+    match field(o, "input") {
         None | Some(Value::Null) => {}
         Some(Value::String(s)) => {
             conv.push(Role::User, ContentBlock::Text(text_block(s.clone(), None)))
         }
         Some(Value::Array(items)) => {
             for (i, item) in items.iter().enumerate() {
-                conv.item(item, &format!("input.{i}"))?;
+                conv.item(item, &Sub("input", i))?;
             }
         }
         Some(other) => {
@@ -1443,14 +1491,14 @@ pub fn decode_request(
     }
     let mut tools = Vec::new();
     for (i, t) in opt_array(o, "tools", "request")?.iter().enumerate() {
-        decode_tool(t, &format!("tools.{i}"), None, &mut tools)?;
+        decode_tool(t, &Sub("tools", i), None, &mut tools)?;
     }
     tools.append(&mut conv.tools);
-    let tool_choice = match o.get("tool_choice") {
+    let tool_choice = match field(o, "tool_choice") {
         None | Some(Value::Null) => None,
         Some(tc) => Some(decode_tool_choice(tc, &mut extra)?),
     };
-    let thinking = match o.get("reasoning") {
+    let thinking = match field(o, "reasoning") {
         None | Some(Value::Null) => None,
         Some(r) => {
             let ro = obj(r, "reasoning")?;
@@ -1467,7 +1515,7 @@ pub fn decode_request(
             })
         }
     };
-    let response_format = match o.get("text") {
+    let response_format = match field(o, "text") {
         None | Some(Value::Null) => None,
         Some(t) => {
             let to = obj(t, "text")?;
@@ -1490,8 +1538,8 @@ pub fn decode_request(
                                 .filter(|s| !s.is_null())
                                 .ok_or_else(|| {
                                     bad("text.format.schema: field required".to_string())
-                                })?
-                                .to_string(),
+                                })
+                                .map(to_json)?,
                             strict: opt_bool(fo, "strict", "text.format")?,
                         }),
                         other => {
@@ -1505,7 +1553,7 @@ pub fn decode_request(
         }
     };
     let body_stream = opt_bool(o, "stream", "request")?.unwrap_or(false);
-    let metadata = o.get("metadata").filter(|m| !m.is_null());
+    let metadata = field(o, "metadata").filter(|m| !m.is_null());
     Ok(ChatRequest {
         model,
         system: conv.system,
@@ -1529,7 +1577,7 @@ pub fn decode_request(
         stream: stream || body_stream,
         stream_include_usage: false,
         user: opt_str(o, "user", "request")?,
-        metadata: metadata.map(Value::to_string),
+        metadata: metadata.map(to_json),
         extra: (!extra.is_empty()).then(|| to_extra(extra)),
     })
 }
@@ -1875,7 +1923,7 @@ pub fn encode_request(
             "/v1/responses".into()
         },
         headers,
-        body: body.to_string().into_bytes(),
+        body: serde_json::to_vec(&body).unwrap_or_default(),
         stream,
     })
 }
@@ -1916,7 +1964,7 @@ pub fn decode_response(op: Operation, body: &[u8]) -> Result<ChatResponse, ApiEr
     let upstream = |e: ApiError| ApiError::bad_gateway(format!("upstream response: {}", e.message));
     if op == Operation::CountTokens {
         let mut usage = Usage::empty();
-        usage.input_tokens = o.get("input_tokens").and_then(Value::as_u64);
+        usage.input_tokens = field(o, "input_tokens").and_then(Value::as_u64);
         return Ok(ChatResponse {
             id: String::new(),
             model: String::new(),
@@ -1943,7 +1991,7 @@ pub fn decode_response(op: Operation, body: &[u8]) -> Result<ChatResponse, ApiEr
         .iter()
         .enumerate()
     {
-        content.extend(decode_output_item(item, &format!("output.{i}")).map_err(upstream)?);
+        content.extend(decode_output_item(item, &Sub("output", i)).map_err(upstream)?);
     }
     let incomplete = o
         .get("incomplete_details")
@@ -1964,7 +2012,7 @@ pub fn decode_response(op: Operation, body: &[u8]) -> Result<ChatResponse, ApiEr
         ),
         content,
         stop_sequence: None,
-        usage: o.get("usage").map(usage_from).unwrap_or_default(),
+        usage: field(o, "usage").map(usage_from).unwrap_or_default(),
         extra: extra_of(o, RESPONSE_KNOWN),
     })
 }
@@ -1998,12 +2046,82 @@ pub fn failed_error(err: Option<&ApiError>) -> Value {
     }
 }
 
+/// Whether an `extra` was written by this dialect (others' fields mean nothing here).
+fn is_ours(extra: Option<&Extra>) -> bool {
+    extra.is_some_and(|e| e.source == SOURCE)
+}
+
 /// Encode a canonical response as a Responses response object.
 pub fn encode_response(r: &ChatResponse) -> Result<Vec<u8>, ApiError> {
     let id = response_id(&r.id);
     let mut ids = Ids::new(&id);
-    let output = assistant_items(&r.content, true, Some(&mut ids), None, &HashMap::new())?;
     let (status, reason) = status_of(r.stop_reason.unwrap_or(StopReason::EndTurn));
+    if !is_ours(r.extra.as_ref()) {
+        // No extra of this dialect to merge: write the object directly, in the order
+        // the general path below produces (its fields, then `response_defaults`).
+        let mut out = Vec::with_capacity(512);
+        out.extend_from_slice(b"{\"id\":");
+        put_str(&mut out, &id);
+        out.extend_from_slice(b",\"object\":\"response\",\"status\":");
+        put_str(&mut out, status);
+        out.extend_from_slice(b",\"error\":");
+        if status == "failed" {
+            put_value(&mut out, &failed_error(None));
+        } else {
+            out.extend_from_slice(b"null");
+        }
+        out.extend_from_slice(b",\"incomplete_details\":");
+        match reason {
+            Some(reason) => {
+                out.extend_from_slice(b"{\"reason\":");
+                put_str(&mut out, reason);
+                out.push(b'}');
+            }
+            None => out.extend_from_slice(b"null"),
+        }
+        out.extend_from_slice(b",\"model\":");
+        put_str(&mut out, &r.model);
+        out.extend_from_slice(b",\"output\":[");
+        let plain_text = r.content.iter().all(|b| match b {
+            ContentBlock::Text(t) => !is_ours(t.extra.as_ref()),
+            _ => false,
+        });
+        if plain_text {
+            // Only text without this dialect's fields: one message item of
+            // `output_text` parts, as `assistant_items` writes it.
+            if !r.content.is_empty() {
+                out.extend_from_slice(b"{\"id\":");
+                put_str(&mut out, &ids.next("msg"));
+                out.extend_from_slice(
+                    b",\"type\":\"message\",\"status\":\"completed\",\"role\":\"assistant\",\"content\":[",
+                );
+                for (k, b) in r.content.iter().enumerate() {
+                    if let ContentBlock::Text(t) = b {
+                        if k > 0 {
+                            out.push(b',');
+                        }
+                        out.extend_from_slice(b"{\"type\":\"output_text\",\"text\":");
+                        put_str(&mut out, &t.text);
+                        out.extend_from_slice(b",\"annotations\":[]}");
+                    }
+                }
+                out.extend_from_slice(b"]}");
+            }
+        } else {
+            let output = assistant_items(&r.content, true, Some(&mut ids), None, &HashMap::new())?;
+            for (k, item) in output.iter().enumerate() {
+                if k > 0 {
+                    out.push(b',');
+                }
+                put_value(&mut out, item);
+            }
+        }
+        out.extend_from_slice(b"],\"usage\":");
+        put_usage(&mut out, &r.usage);
+        out.extend_from_slice(RESPONSE_DEFAULTS_TAIL);
+        return Ok(out);
+    }
+    let output = assistant_items(&r.content, true, Some(&mut ids), None, &HashMap::new())?;
     let mut m = Map::new();
     m.insert("id".into(), json!(id));
     m.insert("object".into(), json!("response"));
@@ -2025,8 +2143,12 @@ pub fn encode_response(r: &ChatResponse) -> Result<Vec<u8>, ApiError> {
     m.insert("usage".into(), usage_to(&r.usage));
     merge_extra(&mut m, r.extra.as_ref(), &[]);
     response_defaults(&mut m);
-    Ok(Value::Object(m).to_string().into_bytes())
+    Ok(serde_json::to_vec(&m).unwrap_or_default())
 }
+
+/// The fields [`response_defaults`] adds after `usage` to a response object that lacks
+/// all of them but `error`, and the closing brace.
+const RESPONSE_DEFAULTS_TAIL: &[u8] = br#","created_at":0,"instructions":null,"metadata":{},"parallel_tool_calls":true,"temperature":null,"tool_choice":"auto","tools":[],"top_p":null}"#;
 
 #[cfg(test)]
 mod tests {
@@ -2097,6 +2219,88 @@ mod tests {
             model: model.to_string(),
             options: options.to_string(),
         }
+    }
+
+    /// The directly written response (no extra of this dialect) is byte for byte what
+    /// the general `Map` path writes (forced here by an empty extra of this dialect).
+    #[test]
+    fn direct_response_matches_the_general_path() {
+        let text = |s: &str, extra: Option<Extra>| {
+            ContentBlock::Text(TextBlock {
+                text: s.to_string(),
+                cache_control: None,
+                citations: None,
+                extra,
+            })
+        };
+        let foreign = Some(Extra {
+            source: Dialect::Anthropic,
+            fields: r#"{"x":1}"#.to_string(),
+        });
+        let call = ContentBlock::ToolCall(ToolCall {
+            id: "call_1".into(),
+            name: "f".into(),
+            arguments: "{}".into(),
+            kind: ToolKind::Function,
+            namespace: None,
+            cache_control: None,
+            extra: None,
+        });
+        let mut usage = Usage::empty();
+        usage.input_tokens = Some(10);
+        usage.cache_read_tokens = Some(5);
+        usage.cache_write_tokens = Some(2);
+        usage.output_tokens = Some(7);
+        usage.reasoning_tokens = Some(3);
+        let contents = [
+            vec![],
+            vec![text("ok", None)],
+            vec![text("a \"q\" ✓\n", None), text("", foreign.clone())],
+            vec![text("a", None), call],
+        ];
+        for content in contents {
+            for stop in [
+                None,
+                Some(StopReason::EndTurn),
+                Some(StopReason::MaxTokens),
+                Some(StopReason::ContentFilter),
+                Some(StopReason::Error),
+            ] {
+                for usage in [Usage::empty(), usage.clone()] {
+                    let mut r = ChatResponse {
+                        id: "msg_1".into(),
+                        model: "m\u{e9}".into(),
+                        content: content.clone(),
+                        stop_reason: stop,
+                        stop_sequence: None,
+                        usage,
+                        extra: foreign.clone(),
+                    };
+                    let direct = encode_response(&r).unwrap();
+                    r.extra = Some(to_extra(Map::new()));
+                    let general = encode_response(&r).unwrap();
+                    assert_eq!(
+                        String::from_utf8(direct).unwrap(),
+                        String::from_utf8(general).unwrap()
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn ids_and_response_ids() {
+        for n in [0, 7, 10, 99, 100, 12345, u32::MAX] {
+            let mut s = String::from("x");
+            push_u32(&mut s, n);
+            assert_eq!(s, format!("x{n}"));
+        }
+        let mut ids = Ids::new("resp_abc");
+        assert_eq!(ids.next("msg"), "msg_abc_1");
+        assert_eq!(ids.next("fc"), "fc_abc_2");
+        assert_eq!(response_id("msg_1"), "resp_msg_1");
+        assert_eq!(response_id("resp_1"), "resp_1");
+        assert_eq!(response_id(""), "resp_tollgate");
     }
 
     #[test]

@@ -16,6 +16,17 @@ pub type Obj = Map<String, Value>;
 
 // ----- extra -----
 
+/// `o.get(key)`; for the small objects of requests and items by a linear scan, which
+/// is cheaper than hashing the key (keys are unique, so the result is the same).
+#[inline]
+pub fn field<'a>(o: &'a Obj, key: &str) -> Option<&'a Value> {
+    if o.len() <= 12 {
+        o.iter().find_map(|(k, v)| (k == key).then_some(v))
+    } else {
+        o.get(key)
+    }
+}
+
 /// The fields of `obj` not in `known`, as an `extra` of this dialect.
 pub fn extra_of(obj: &Obj, known: &[&str]) -> Option<Extra> {
     let rest = rest_of(obj, known);
@@ -38,8 +49,44 @@ pub fn rest_of(obj: &Obj, known: &[&str]) -> Obj {
 pub fn to_extra(fields: Obj) -> Extra {
     Extra {
         source: SOURCE,
-        fields: Value::Object(fields).to_string(),
+        fields: obj_json(&fields),
     }
+}
+
+// ----- direct JSON writing -----
+//
+// `Value::to_string` goes through `fmt::Display` (a `fmt::Write` adapter, UTF-8
+// re-checks); `serde_json::to_writer` into a `Vec<u8>` writes the same compact bytes
+// directly. Writing into a `Vec` cannot fail, so the `io::Result`s are dropped.
+
+/// The compact JSON text of a value (the same text as `Value::to_string`).
+pub fn to_json(v: &Value) -> String {
+    serde_json::to_string(v).unwrap_or_default()
+}
+
+/// The compact JSON text of an object (the same text as `Value::Object(..).to_string()`).
+pub fn obj_json(o: &Obj) -> String {
+    serde_json::to_string(o).unwrap_or_default()
+}
+
+/// Append a JSON value.
+pub fn put_value(out: &mut Vec<u8>, v: &Value) {
+    let _ = serde_json::to_writer(&mut *out, v);
+}
+
+/// Append a JSON object.
+pub fn put_obj(out: &mut Vec<u8>, o: &Obj) {
+    let _ = serde_json::to_writer(&mut *out, o);
+}
+
+/// Append a JSON string.
+pub fn put_str(out: &mut Vec<u8>, s: &str) {
+    let _ = serde_json::to_writer(&mut *out, s);
+}
+
+/// Append a JSON number.
+pub fn put_u64(out: &mut Vec<u8>, n: u64) {
+    let _ = serde_json::to_writer(&mut *out, &n);
 }
 
 /// The fields of an `extra` written by this dialect; `None` for foreign extras (their
@@ -128,12 +175,8 @@ pub fn usage_from(v: &Value) -> Usage {
 /// A Responses `usage` object from canonical usage: every field Codex and the SDKs
 /// require is present (zero when unknown). Cache writes count as prompt tokens.
 pub fn usage_to(u: &Usage) -> Value {
-    let input = u.input_tokens.unwrap_or(0)
-        + u.cache_read_tokens.unwrap_or(0)
-        + u.cache_write_tokens.unwrap_or(0)
-        + u.cache_write_1h_tokens.unwrap_or(0);
-    let output = u.output_tokens.unwrap_or(0);
-    let mut m = Map::new();
+    let (input, output) = usage_totals(u);
+    let mut m = Map::with_capacity(5);
     m.insert("input_tokens".into(), json!(input));
     m.insert(
         "input_tokens_details".into(),
@@ -147,6 +190,36 @@ pub fn usage_to(u: &Usage) -> Value {
     m.insert("total_tokens".into(), json!(input + output));
     merge_extra(&mut m, u.extra.as_ref(), &[]);
     Value::Object(m)
+}
+
+/// The Responses `(input_tokens, output_tokens)` of canonical usage.
+fn usage_totals(u: &Usage) -> (u64, u64) {
+    let input = u.input_tokens.unwrap_or(0)
+        + u.cache_read_tokens.unwrap_or(0)
+        + u.cache_write_tokens.unwrap_or(0)
+        + u.cache_write_1h_tokens.unwrap_or(0);
+    (input, u.output_tokens.unwrap_or(0))
+}
+
+/// Append [`usage_to`]'s object as JSON (written directly when no extra of this
+/// dialect can add fields).
+pub fn put_usage(out: &mut Vec<u8>, u: &Usage) {
+    if u.extra.as_ref().is_some_and(|e| e.source == SOURCE) {
+        put_value(out, &usage_to(u));
+        return;
+    }
+    let (input, output) = usage_totals(u);
+    out.extend_from_slice(b"{\"input_tokens\":");
+    put_u64(out, input);
+    out.extend_from_slice(b",\"input_tokens_details\":{\"cached_tokens\":");
+    put_u64(out, u.cache_read_tokens.unwrap_or(0));
+    out.extend_from_slice(b"},\"output_tokens\":");
+    put_u64(out, output);
+    out.extend_from_slice(b",\"output_tokens_details\":{\"reasoning_tokens\":");
+    put_u64(out, u.reasoning_tokens.unwrap_or(0));
+    out.extend_from_slice(b"},\"total_tokens\":");
+    put_u64(out, input + output);
+    out.push(b'}');
 }
 
 // ----- stop reasons -----
@@ -317,7 +390,7 @@ pub fn encode_error(err: &ApiError) -> HttpResponse {
     HttpResponse {
         status: err.portable_status(),
         headers: vec![Header::new("content-type", "application/json")],
-        body: error_body(err).to_string().into_bytes(),
+        body: serde_json::to_vec(&error_body(err)).unwrap_or_default(),
     }
 }
 
@@ -394,9 +467,7 @@ pub fn encode_models(models: &[String]) -> Vec<u8> {
         .iter()
         .map(|m| json!({"id": m, "object": "model", "created": 0, "owned_by": "tollgate"}))
         .collect();
-    json!({"object": "list", "data": data})
-        .to_string()
-        .into_bytes()
+    serde_json::to_vec(&json!({"object": "list", "data": data})).unwrap_or_default()
 }
 
 #[cfg(test)]
