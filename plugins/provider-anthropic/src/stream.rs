@@ -3,6 +3,7 @@
 
 use std::cell::RefCell;
 
+use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use tollgate_sdk::provider::{
     ApiError, BlockDelta, BlockStart, ContentBlock, GuestStreamDecoder, GuestStreamEncoder,
@@ -42,6 +43,53 @@ fn index_of(v: &Value) -> u32 {
         .unwrap_or(0)
 }
 
+/// A `content_block_delta` event, read straight into its fields (the per-chunk path)
+/// rather than through a `Value`.
+#[derive(Deserialize)]
+struct DeltaEvent {
+    index: Option<u64>,
+    delta: Option<DeltaBody>,
+}
+
+#[derive(Deserialize)]
+struct DeltaBody {
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    text: Option<String>,
+    thinking: Option<String>,
+    signature: Option<String>,
+    partial_json: Option<String>,
+}
+
+/// The typed reading of a delta event; `None` when the event has another shape
+/// (not an object, a field of an unexpected type, a repeated key, bad JSON), which
+/// the general path then decodes exactly as before.
+fn delta_event(data: &str) -> Option<DeltaEvent> {
+    if !data.trim_start().starts_with('{') {
+        return None;
+    }
+    serde_json::from_str(data).ok()
+}
+
+impl DeltaEvent {
+    /// The canonical event: the same as the general path's for this event.
+    fn into_event(self) -> Option<StreamEvent> {
+        let index = self.index.and_then(|n| u32::try_from(n).ok()).unwrap_or(0);
+        let d = self.delta?;
+        let delta = |text: Option<String>| BlockDelta {
+            index,
+            text: text.unwrap_or_default(),
+        };
+        Some(match d.kind.as_deref() {
+            Some("text_delta") => StreamEvent::TextDelta(delta(d.text)),
+            Some("thinking_delta") => StreamEvent::ThinkingDelta(delta(d.thinking)),
+            Some("signature_delta") => StreamEvent::SignatureDelta(delta(d.signature)),
+            Some("input_json_delta") => StreamEvent::ToolArgumentsDelta(delta(d.partial_json)),
+            _ => return None, // citations_delta and future deltas
+        })
+    }
+}
+
 impl DecodeState {
     /// A decoder; see `stream-decoder` in the WIT for `with_content`.
     pub fn new(with_content: bool) -> DecodeState {
@@ -59,9 +107,25 @@ impl DecodeState {
         if content_event && !self.with_content {
             return Ok(());
         }
-        let v = upstream_json(e.data)?;
+        if e.event == "content_block_delta" {
+            if let Some(ev) = delta_event(e.data) {
+                if let Some(ev) = ev.into_event() {
+                    out.push(ev);
+                }
+                return Ok(());
+            }
+        }
+        let mut v = upstream_json(e.data)?;
+        // An event without an `event:` line is named by its `type` (copied: the
+        // delta below moves its text out of `v`).
+        let ty;
         let name = if e.event.is_empty() {
-            v.get("type").and_then(Value::as_str).unwrap_or("")
+            ty = v
+                .get("type")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string();
+            ty.as_str()
         } else {
             e.event
         };
@@ -97,20 +161,24 @@ impl DecodeState {
             }
             "content_block_delta" if self.with_content => {
                 let index = index_of(&v);
-                let d = v.get("delta").unwrap_or(&Value::Null);
-                let text = |k: &str| BlockDelta {
-                    index,
-                    text: d.get(k).and_then(Value::as_str).unwrap_or("").to_string(),
+                let mut d = v.get_mut("delta").map_or(Value::Null, Value::take);
+                let kind = match d.get_mut("type") {
+                    Some(Value::String(t)) => core::mem::take(t),
+                    _ => String::new(),
                 };
-                match d.get("type").and_then(Value::as_str) {
-                    Some("text_delta") => out.push(StreamEvent::TextDelta(text("text"))),
-                    Some("thinking_delta") => {
-                        out.push(StreamEvent::ThinkingDelta(text("thinking")))
-                    }
-                    Some("signature_delta") => {
-                        out.push(StreamEvent::SignatureDelta(text("signature")))
-                    }
-                    Some("input_json_delta") => {
+                // The delta's text, moved out of the parsed event.
+                let mut text = |k: &str| BlockDelta {
+                    index,
+                    text: match d.get_mut(k) {
+                        Some(Value::String(s)) => core::mem::take(s),
+                        _ => String::new(),
+                    },
+                };
+                match kind.as_str() {
+                    "text_delta" => out.push(StreamEvent::TextDelta(text("text"))),
+                    "thinking_delta" => out.push(StreamEvent::ThinkingDelta(text("thinking"))),
+                    "signature_delta" => out.push(StreamEvent::SignatureDelta(text("signature"))),
+                    "input_json_delta" => {
                         out.push(StreamEvent::ToolArgumentsDelta(text("partial_json")))
                     }
                     _ => {} // citations_delta and future deltas
@@ -501,6 +569,55 @@ event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n";
         )
         .unwrap();
         assert!(matches!(&evs[0], StreamEvent::Error(e) if e.kind == ErrorKind::Overloaded));
+    }
+
+    #[test]
+    fn odd_deltas_decode_as_the_general_path_does() {
+        let ev = |data: &str| {
+            let mut d = DecodeState::new(true);
+            d.feed(format!("event: content_block_delta\ndata: {data}\n\n").as_bytes())
+                .unwrap()
+        };
+        let text = |index, t: &str| {
+            vec![StreamEvent::TextDelta(BlockDelta {
+                index,
+                text: t.into(),
+            })]
+        };
+        assert_eq!(
+            ev(r#"{"index":1,"delta":{"type":"text_delta","text":"a"}}"#),
+            text(1, "a")
+        );
+        assert_eq!(
+            ev(r#"{"index":"x","delta":{"type":"text_delta","text":"a"}}"#),
+            text(0, "a")
+        );
+        assert_eq!(
+            ev(r#"{"index":1,"delta":{"type":"text_delta","text":5}}"#),
+            text(1, "")
+        );
+        assert_eq!(
+            ev(r#"{"index":1,"delta":{"type":"text_delta","text":null}}"#),
+            text(1, "")
+        );
+        assert_eq!(
+            ev(r#"{"index":2,"index":3,"delta":{"type":"text_delta","text":"a"}}"#),
+            text(3, "a")
+        );
+        assert_eq!(
+            ev(r#"{"index":4294967296,"delta":{"type":"text_delta","text":"a"}}"#),
+            text(0, "a")
+        );
+        assert_eq!(ev(r#"[1,{"type":"text_delta","text":"a"}]"#), vec![]);
+        assert_eq!(ev(r#"{"index":1,"delta":null}"#), vec![]);
+        assert_eq!(
+            ev(r#"{"index":1,"delta":{"type":"citations_delta","citation":{}}}"#),
+            vec![]
+        );
+        let mut d = DecodeState::new(true);
+        assert!(d
+            .feed(b"event: content_block_delta\ndata: {\"index\":1,\n\n")
+            .is_err());
     }
 
     #[test]

@@ -13,7 +13,7 @@ use tollgate_sdk::tools::{custom_description, custom_input_schema, flat_name};
 
 use crate::passthrough::parse_object;
 use crate::wire::{
-    extra_of, extra_of_with, merge_extra, stop_reason_from, stop_reason_to, usage_from, usage_to,
+    extra_from_map, extra_of, merge_extra, stop_reason_from, stop_reason_to, usage_from, usage_to,
 };
 
 /// The API version sent upstream.
@@ -34,7 +34,12 @@ fn obj<'a>(v: &'a Value, path: &str) -> Result<&'a Obj, ApiError> {
 }
 
 fn opt_str(o: &Obj, key: &str, path: &str) -> Result<Option<String>, ApiError> {
-    match o.get(key) {
+    str_val(o.get(key), key, path)
+}
+
+/// A string field's value (`key` and `path` name it in the error message).
+fn str_val(v: Option<&Value>, key: &str, path: &str) -> Result<Option<String>, ApiError> {
+    match v {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.clone())),
         Some(v) => Err(bad(format!(
@@ -44,12 +49,28 @@ fn opt_str(o: &Obj, key: &str, path: &str) -> Result<Option<String>, ApiError> {
     }
 }
 
+/// [`str_val`] of an owned value: the string is moved, not copied.
+fn str_owned(v: Option<Value>, key: &str, path: &str) -> Result<Option<String>, ApiError> {
+    match v {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(v) => Err(bad(format!(
+            "{path}.{key}: expected string, got {}",
+            type_name(&v)
+        ))),
+    }
+}
+
 fn req_str(o: &Obj, key: &str, path: &str) -> Result<String, ApiError> {
     opt_str(o, key, path)?.ok_or_else(|| bad(format!("{path}.{key}: field required")))
 }
 
 fn opt_u32(o: &Obj, key: &str) -> Result<Option<u32>, ApiError> {
-    match o.get(key) {
+    u32_val(o.get(key), key)
+}
+
+fn u32_val(v: Option<&Value>, key: &str) -> Result<Option<u32>, ApiError> {
+    match v {
         None | Some(Value::Null) => Ok(None),
         Some(v) => v
             .as_u64()
@@ -59,8 +80,8 @@ fn opt_u32(o: &Obj, key: &str) -> Result<Option<u32>, ApiError> {
     }
 }
 
-fn opt_f64(o: &Obj, key: &str) -> Result<Option<f64>, ApiError> {
-    match o.get(key) {
+fn f64_val(v: Option<&Value>, key: &str) -> Result<Option<f64>, ApiError> {
+    match v {
         None | Some(Value::Null) => Ok(None),
         Some(v) => v
             .as_f64()
@@ -70,7 +91,11 @@ fn opt_f64(o: &Obj, key: &str) -> Result<Option<f64>, ApiError> {
 }
 
 fn cache_control_from(o: &Obj) -> Option<CacheControl> {
-    let cc = o.get("cache_control")?.as_object()?;
+    cache_control_of(o.get("cache_control")?)
+}
+
+fn cache_control_of(v: &Value) -> Option<CacheControl> {
+    let cc = v.as_object()?;
     Some(CacheControl {
         kind: cc
             .get("type")
@@ -431,22 +456,73 @@ fn image_source(i: &ImageBlock) -> Result<Value, ApiError> {
     Ok(v)
 }
 
-fn decode_blocks(v: &Value, path: &str) -> Result<Vec<ContentBlock>, ApiError> {
+/// [`decode_block`] of an owned value: a text block (the common case) is taken apart
+/// without copying; `path` is built only for an error message or another block kind.
+fn decode_block_owned(v: Value, path: &dyn Fn() -> String) -> Result<ContentBlock, ApiError> {
+    match v {
+        Value::Object(o) if o.get("type").and_then(Value::as_str) == Some("text") => {
+            Ok(ContentBlock::Text(text_block_owned(o, path)?))
+        }
+        v => decode_block(&v, &path()),
+    }
+}
+
+/// [`text_block`] of an owned object, its fields moved out in order.
+fn text_block_owned(o: Obj, path: &dyn Fn() -> String) -> Result<TextBlock, ApiError> {
+    let mut text = None;
+    let mut cache_control = None;
+    let mut citations = None;
+    let mut rest = Map::new();
+    for (k, v) in o {
+        match k.as_str() {
+            "type" => {}
+            "text" => text = Some(v),
+            "cache_control" => cache_control = Some(v),
+            "citations" => citations = Some(v),
+            _ => {
+                rest.insert(k, v);
+            }
+        }
+    }
+    let text = match text {
+        Some(Value::String(s)) => s,
+        None | Some(Value::Null) => return Err(bad(format!("{}.text: field required", path()))),
+        Some(v) => {
+            return Err(bad(format!(
+                "{}.text: expected string, got {}",
+                path(),
+                type_name(&v)
+            )))
+        }
+    };
+    Ok(TextBlock {
+        text,
+        cache_control: cache_control.as_ref().and_then(cache_control_of),
+        citations: citations.filter(|c| !c.is_null()).map(|c| c.to_string()),
+        extra: extra_from_map(rest),
+    })
+}
+
+/// Decode a content field (a string or an array of blocks), moving its text.
+fn decode_blocks_owned(v: Value, path: &dyn Fn() -> String) -> Result<Vec<ContentBlock>, ApiError> {
     match v {
         Value::String(s) => Ok(vec![ContentBlock::Text(TextBlock {
-            text: s.clone(),
+            text: s,
             cache_control: None,
             citations: None,
             extra: None,
         })]),
-        Value::Array(items) => items
-            .iter()
-            .enumerate()
-            .map(|(j, b)| decode_block(b, &format!("{path}.{j}")))
-            .collect(),
+        Value::Array(items) => {
+            let mut out = Vec::with_capacity(items.len());
+            for (j, b) in items.into_iter().enumerate() {
+                out.push(decode_block_owned(b, &|| format!("{}.{j}", path()))?);
+            }
+            Ok(out)
+        }
         other => Err(bad(format!(
-            "{path}: expected string or array, got {}",
-            type_name(other)
+            "{}: expected string or array, got {}",
+            path(),
+            type_name(&other)
         ))),
     }
 }
@@ -462,26 +538,6 @@ fn encode_blocks(blocks: &[ContentBlock]) -> Result<Vec<Value>, ApiError> {
 }
 
 // ----- requests -----
-
-const REQUEST_KNOWN: &[&str] = &[
-    "model",
-    "system",
-    "messages",
-    "tools",
-    "tool_choice",
-    "thinking",
-    "max_tokens",
-    "temperature",
-    "top_p",
-    "top_k",
-    "stop_sequences",
-    "stream",
-    "metadata",
-    // Decoded by `output_format_from`: the format becomes `response_format`, the
-    // other keys of `output_config` (`effort`, …) go back to `extra`.
-    "output_config",
-    "output_format",
-];
 
 /// A structured-output format (`output_config.format` or the beta `output_format`):
 /// `{"type": "json_schema", "schema": {…}}`.
@@ -518,26 +574,35 @@ fn format_from(v: &Value, path: &str) -> Result<ResponseFormat, ApiError> {
 /// The response format of a request (GA `output_config.format`, or the older beta
 /// `output_format`), and the rest of `output_config` (kept in `extra`, so an
 /// Anthropic request translated back to Anthropic is unchanged).
-fn output_format_from(o: &Obj) -> Result<(Option<ResponseFormat>, Obj), ApiError> {
+fn output_format_from(
+    output_config: Option<Value>,
+    output_format: Option<Value>,
+) -> Result<(Option<ResponseFormat>, Obj), ApiError> {
     let mut rest = Map::new();
     let mut format = None;
-    if let Some(oc) = o.get("output_config").filter(|v| !v.is_null()) {
-        let mut oc = obj(oc, "output_config")?.clone();
-        if let Some(f) = oc.remove("format").filter(|f| !f.is_null()) {
+    if let Some(oc) = output_config.filter(|v| !v.is_null()) {
+        let Value::Object(mut oc) = oc else {
+            return Err(bad(format!(
+                "output_config: expected object, got {}",
+                type_name(&oc)
+            )));
+        };
+        // (`remove` as before: the keys left keep the order they always had.)
+        if let Some(f) = oc.shift_remove("format").filter(|f| !f.is_null()) {
             format = Some(format_from(&f, "output_config.format")?);
         }
         if !oc.is_empty() {
             rest.insert("output_config".into(), Value::Object(oc));
         }
     }
-    if let Some(f) = o.get("output_format").filter(|v| !v.is_null()) {
+    if let Some(f) = output_format.filter(|v| !v.is_null()) {
         if format.is_some() {
             return Err(bad(
                 "output_format: not allowed together with output_config.format (output_format is its deprecated beta form)"
                     .to_string(),
             ));
         }
-        format = Some(format_from(f, "output_format")?);
+        format = Some(format_from(&f, "output_format")?);
     }
     Ok((format, rest))
 }
@@ -638,6 +703,99 @@ fn tool_to(t: &ToolDefinition) -> Value {
     Value::Object(m)
 }
 
+/// The fields of a request that `decode_request` reads, moved out of the parsed body
+/// (the others, in order, are the request's `extra`).
+#[derive(Default)]
+struct RequestFields {
+    model: Option<Value>,
+    system: Option<Value>,
+    messages: Option<Value>,
+    tools: Option<Value>,
+    tool_choice: Option<Value>,
+    thinking: Option<Value>,
+    max_tokens: Option<Value>,
+    temperature: Option<Value>,
+    top_p: Option<Value>,
+    top_k: Option<Value>,
+    stop_sequences: Option<Value>,
+    stream: Option<Value>,
+    metadata: Option<Value>,
+    output_config: Option<Value>,
+    output_format: Option<Value>,
+    rest: Obj,
+}
+
+impl RequestFields {
+    fn take(o: Obj) -> RequestFields {
+        let mut f = RequestFields::default();
+        for (k, v) in o {
+            let slot = match k.as_str() {
+                "model" => &mut f.model,
+                "system" => &mut f.system,
+                "messages" => &mut f.messages,
+                "tools" => &mut f.tools,
+                "tool_choice" => &mut f.tool_choice,
+                "thinking" => &mut f.thinking,
+                "max_tokens" => &mut f.max_tokens,
+                "temperature" => &mut f.temperature,
+                "top_p" => &mut f.top_p,
+                "top_k" => &mut f.top_k,
+                "stop_sequences" => &mut f.stop_sequences,
+                "stream" => &mut f.stream,
+                "metadata" => &mut f.metadata,
+                "output_config" => &mut f.output_config,
+                "output_format" => &mut f.output_format,
+                _ => {
+                    f.rest.insert(k, v);
+                    continue;
+                }
+            };
+            *slot = Some(v);
+        }
+        f
+    }
+}
+
+/// Decode one message of a request (`i` its index, for error messages).
+fn message_from(i: usize, m: Value) -> Result<Message, ApiError> {
+    let path = || format!("messages.{i}");
+    let Value::Object(mo) = m else {
+        return Err(bad(format!(
+            "{}: expected object, got {}",
+            path(),
+            type_name(&m)
+        )));
+    };
+    let mut role = None;
+    let mut content = None;
+    let mut rest = Map::new();
+    for (k, v) in mo {
+        match k.as_str() {
+            "role" => role = Some(v),
+            "content" => content = Some(v),
+            _ => {
+                rest.insert(k, v);
+            }
+        }
+    }
+    let role = match role.as_ref().and_then(Value::as_str) {
+        Some("user") => Role::User,
+        Some("assistant") => Role::Assistant,
+        Some("system") => Role::System,
+        Some(r) => return Err(bad(format!("{}.role: unknown role \"{r}\"", path()))),
+        None => return Err(bad(format!("{}.role: field required", path()))),
+    };
+    let content = decode_blocks_owned(content.unwrap_or(Value::Null), &|| {
+        format!("messages.{i}.content")
+    })?;
+    Ok(Message {
+        role,
+        content,
+        name: None,
+        extra: extra_from_map(rest),
+    })
+}
+
 /// Decode an Anthropic request into the canonical model.
 pub fn decode_request(
     op: Operation,
@@ -648,17 +806,19 @@ pub fn decode_request(
     if op == Operation::ListModels {
         return Err(bad("list-models has no request body to decode".to_string()));
     }
-    let v = parse_object(body)?;
-    let o = obj(&v, "request")?;
-    let model = match (opt_str(o, "model", "request")?, path_model) {
+    let Value::Object(o) = parse_object(body)? else {
+        return Err(bad("request: expected object".to_string()));
+    };
+    let f = RequestFields::take(o);
+    let model = match (str_owned(f.model, "model", "request")?, path_model) {
         (Some(m), _) | (None, Some(m)) => m,
         (None, None) => return Err(bad("model: field required".to_string())),
     };
     let mut system = Vec::new();
-    match o.get("system") {
+    match f.system {
         None | Some(Value::Null) => {}
         Some(s) => {
-            for b in decode_blocks(s, "system")? {
+            for b in decode_blocks_owned(s, &|| "system".to_string())? {
                 match b {
                     ContentBlock::Text(t) => system.push(t),
                     _ => return Err(bad("system: only text blocks are allowed".to_string())),
@@ -667,46 +827,33 @@ pub fn decode_request(
         }
     }
     let mut messages = Vec::new();
-    if let Some(ms) = o.get("messages").filter(|m| !m.is_null()) {
-        let ms = ms
-            .as_array()
-            .ok_or_else(|| bad(format!("messages: expected array, got {}", type_name(ms))))?;
-        for (i, m) in ms.iter().enumerate() {
-            let path = format!("messages.{i}");
-            let mo = obj(m, &path)?;
-            let role = match mo.get("role").and_then(Value::as_str) {
-                Some("user") => Role::User,
-                Some("assistant") => Role::Assistant,
-                Some("system") => Role::System,
-                Some(r) => return Err(bad(format!("{path}.role: unknown role \"{r}\""))),
-                None => return Err(bad(format!("{path}.role: field required"))),
-            };
-            let content = decode_blocks(
-                mo.get("content").unwrap_or(&Value::Null),
-                &format!("{path}.content"),
-            )?;
-            messages.push(Message {
-                role,
-                content,
-                name: None,
-                extra: extra_of(mo, &["role", "content"]),
-            });
+    if let Some(ms) = f.messages.filter(|m| !m.is_null()) {
+        let Value::Array(ms) = ms else {
+            return Err(bad(format!(
+                "messages: expected array, got {}",
+                type_name(&ms)
+            )));
+        };
+        messages.reserve_exact(ms.len());
+        for (i, m) in ms.into_iter().enumerate() {
+            messages.push(message_from(i, m)?);
         }
     } else if op == Operation::Chat {
         return Err(bad("messages: field required".to_string()));
     }
     let mut tools = Vec::new();
-    if let Some(ts) = o.get("tools").filter(|t| !t.is_null()) {
+    if let Some(ts) = f.tools.as_ref().filter(|t| !t.is_null()) {
         let ts = ts
             .as_array()
             .ok_or_else(|| bad(format!("tools: expected array, got {}", type_name(ts))))?;
+        tools.reserve_exact(ts.len());
         for (i, t) in ts.iter().enumerate() {
             tools.push(tool_from(t, &format!("tools.{i}"))?);
         }
     }
     let mut tool_choice = None;
     let mut parallel_tool_calls = None;
-    if let Some(tc) = o.get("tool_choice").filter(|t| !t.is_null()) {
+    if let Some(tc) = f.tool_choice.as_ref().filter(|t| !t.is_null()) {
         let tco = obj(tc, "tool_choice")?;
         tool_choice = Some(match tco.get("type").and_then(Value::as_str) {
             Some("auto") => ToolChoice::Auto,
@@ -726,7 +873,7 @@ pub fn decode_request(
             parallel_tool_calls = Some(!d);
         }
     }
-    let thinking = match o.get("thinking").filter(|t| !t.is_null()) {
+    let thinking = match f.thinking.as_ref().filter(|t| !t.is_null()) {
         None => None,
         Some(t) => {
             let to = obj(t, "thinking")?;
@@ -738,35 +885,36 @@ pub fn decode_request(
             })
         }
     };
-    let stop = match o.get("stop_sequences") {
+    let stop = match f.stop_sequences {
         None | Some(Value::Null) => Vec::new(),
         Some(Value::Array(a)) => a
-            .iter()
-            .map(|s| {
-                s.as_str()
-                    .map(str::to_string)
-                    .ok_or_else(|| bad("stop_sequences: expected strings".to_string()))
+            .into_iter()
+            .map(|s| match s {
+                Value::String(s) => Ok(s),
+                _ => Err(bad("stop_sequences: expected strings".to_string())),
             })
             .collect::<Result<_, _>>()?,
         Some(x) => {
             return Err(bad(format!(
                 "stop_sequences: expected array, got {}",
-                type_name(x)
+                type_name(&x)
             )))
         }
     };
-    let body_stream = match o.get("stream") {
+    let body_stream = match f.stream {
         None | Some(Value::Null) => false,
-        Some(Value::Bool(b)) => *b,
+        Some(Value::Bool(b)) => b,
         Some(x) => {
             return Err(bad(format!(
                 "stream: expected boolean, got {}",
-                type_name(x)
+                type_name(&x)
             )))
         }
     };
-    let metadata = o.get("metadata").filter(|m| !m.is_null());
-    let (response_format, output_rest) = output_format_from(o)?;
+    let metadata = f.metadata.filter(|m| !m.is_null());
+    let (response_format, output_rest) = output_format_from(f.output_config, f.output_format)?;
+    let mut rest = f.rest;
+    rest.extend(output_rest);
     Ok(ChatRequest {
         model,
         system,
@@ -775,10 +923,10 @@ pub fn decode_request(
         tool_choice,
         parallel_tool_calls,
         sampling: Sampling {
-            max_tokens: opt_u32(o, "max_tokens")?,
-            temperature: opt_f64(o, "temperature")?,
-            top_p: opt_f64(o, "top_p")?,
-            top_k: opt_u32(o, "top_k")?,
+            max_tokens: u32_val(f.max_tokens.as_ref(), "max_tokens")?,
+            temperature: f64_val(f.temperature.as_ref(), "temperature")?,
+            top_p: f64_val(f.top_p.as_ref(), "top_p")?,
+            top_k: u32_val(f.top_k.as_ref(), "top_k")?,
             stop,
             seed: None,
             presence_penalty: None,
@@ -790,11 +938,12 @@ pub fn decode_request(
         stream: stream || body_stream,
         stream_include_usage: false,
         user: metadata
+            .as_ref()
             .and_then(|m| m.get("user_id"))
             .and_then(Value::as_str)
             .map(str::to_string),
-        metadata: metadata.map(Value::to_string),
-        extra: extra_of_with(o, REQUEST_KNOWN, output_rest),
+        metadata: metadata.as_ref().map(Value::to_string),
+        extra: extra_from_map(rest),
     })
 }
 
@@ -837,7 +986,7 @@ pub fn request_body(
     default_max: u32,
 ) -> Result<Value, ApiError> {
     let mut m = Map::new();
-    m.insert("model".into(), json!(model));
+    m.insert("model".into(), Value::from(model));
     if op == Operation::Chat {
         m.insert(
             "max_tokens".into(),
@@ -850,7 +999,7 @@ pub fn request_body(
             && r.system[0].citations.is_none()
             && r.system[0].extra.is_none();
         if plain {
-            m.insert("system".into(), json!(r.system[0].text));
+            m.insert("system".into(), Value::String(r.system[0].text.clone()));
         } else {
             let blocks: Vec<ContentBlock> =
                 r.system.iter().cloned().map(ContentBlock::Text).collect();
@@ -865,7 +1014,7 @@ pub fn request_body(
             Role::System | Role::Developer => "system",
         };
         let mut mm = Map::new();
-        mm.insert("role".into(), json!(role));
+        mm.insert("role".into(), Value::from(role));
         let plain_text = match msg.content.as_slice() {
             [ContentBlock::Text(t)]
                 if t.cache_control.is_none() && t.citations.is_none() && t.extra.is_none() =>
@@ -875,7 +1024,7 @@ pub fn request_body(
             _ => None,
         };
         match plain_text {
-            Some(t) => mm.insert("content".into(), json!(t)),
+            Some(t) => mm.insert("content".into(), Value::String(t)),
             None => mm.insert("content".into(), Value::Array(encode_blocks(&msg.content)?)),
         };
         merge_extra(&mut mm, msg.extra.as_ref());
@@ -972,6 +1121,22 @@ pub fn request_body(
     Ok(Value::Object(m))
 }
 
+/// The bytes of text a request carries (to size its serialized body).
+fn text_size(r: &ChatRequest) -> usize {
+    let blocks: usize = r
+        .messages
+        .iter()
+        .flat_map(|m| &m.content)
+        .map(|b| match b {
+            ContentBlock::Text(t) => t.text.len(),
+            ContentBlock::Thinking(t) => t.text.len(),
+            ContentBlock::ToolCall(c) => c.arguments.len(),
+            _ => 64,
+        })
+        .sum();
+    blocks + r.system.iter().map(|t| t.text.len()).sum::<usize>()
+}
+
 /// Build the upstream request for a canonical request.
 pub fn encode_request(
     op: Operation,
@@ -991,7 +1156,11 @@ pub fn encode_request(
             stream: false,
         });
     }
-    let options: Value = serde_json::from_str(&target.options).unwrap_or(Value::Null);
+    let options: Value = if target.options.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&target.options).unwrap_or(Value::Null)
+    };
     let default_max = options
         .get("default_max_tokens")
         .and_then(Value::as_u64)
@@ -1002,7 +1171,10 @@ pub fn encode_request(
     } else {
         &target.model
     };
-    let body = request_body(op, r, model, default_max)?;
+    let body = match request_body(op, r, model, default_max)? {
+        Value::Object(m) => to_bytes(&m, 512 + text_size(r)),
+        v => v.to_string().into_bytes(),
+    };
     let stream = r.stream && op == Operation::Chat;
     Ok(UpstreamRequest {
         method: "POST".into(),
@@ -1012,23 +1184,12 @@ pub fn encode_request(
             "/v1/messages".into()
         },
         headers,
-        body: body.to_string().into_bytes(),
+        body,
         stream,
     })
 }
 
 // ----- responses -----
-
-const RESPONSE_KNOWN: &[&str] = &[
-    "id",
-    "type",
-    "role",
-    "model",
-    "content",
-    "stop_reason",
-    "stop_sequence",
-    "usage",
-];
 
 /// Decode a complete Anthropic response.
 pub fn decode_response(op: Operation, body: &[u8]) -> Result<ChatResponse, ApiError> {
@@ -1051,27 +1212,51 @@ pub fn decode_response(op: Operation, body: &[u8]) -> Result<ChatResponse, ApiEr
             extra: extra_of(o, &["input_tokens"]),
         });
     }
+    let Value::Object(o) = v else {
+        return Err(ApiError::bad_gateway(
+            "upstream response is not a JSON object".to_string(),
+        ));
+    };
+    // Take the body apart: the fields read here are moved out, the rest (in order)
+    // is the response's `extra`.
+    let (mut id, mut model, mut content) = (None, None, None);
+    let (mut stop_reason, mut stop_sequence, mut usage) = (None, None, None);
+    let mut rest = Map::new();
+    for (k, v) in o {
+        match k.as_str() {
+            "id" => id = Some(v),
+            "model" => model = Some(v),
+            "content" => content = Some(v),
+            "stop_reason" => stop_reason = Some(v),
+            "stop_sequence" => stop_sequence = Some(v),
+            "usage" => usage = Some(v),
+            "type" | "role" => {}
+            _ => {
+                rest.insert(k, v);
+            }
+        }
+    }
     Ok(ChatResponse {
-        id: opt_str(o, "id", "response")
+        id: str_owned(id, "id", "response")
             .map_err(upstream)?
             .unwrap_or_default(),
-        model: opt_str(o, "model", "response")
+        model: str_owned(model, "model", "response")
             .map_err(upstream)?
             .unwrap_or_default(),
-        content: match o.get("content") {
+        content: match content {
             None | Some(Value::Null) => Vec::new(),
-            Some(c) => decode_blocks(c, "content").map_err(upstream)?,
+            Some(c) => decode_blocks_owned(c, &|| "content".to_string()).map_err(upstream)?,
         },
-        stop_reason: o
-            .get("stop_reason")
+        stop_reason: stop_reason
+            .as_ref()
             .and_then(Value::as_str)
             .map(stop_reason_from),
-        stop_sequence: o
-            .get("stop_sequence")
-            .and_then(Value::as_str)
-            .map(str::to_string),
-        usage: o.get("usage").map(usage_from).unwrap_or_default(),
-        extra: extra_of(o, RESPONSE_KNOWN),
+        stop_sequence: match stop_sequence {
+            Some(Value::String(s)) => Some(s),
+            _ => None,
+        },
+        usage: usage.as_ref().map(usage_from).unwrap_or_default(),
+        extra: extra_from_map(rest),
     })
 }
 
@@ -1086,35 +1271,51 @@ pub fn encode_response(r: &ChatResponse) -> Result<Vec<u8>, ApiError> {
             r.id.as_str()
         }),
     );
-    m.insert("type".into(), json!("message"));
-    m.insert("role".into(), json!("assistant"));
-    m.insert("model".into(), json!(r.model));
+    m.insert("type".into(), Value::from("message"));
+    m.insert("role".into(), Value::from("assistant"));
+    m.insert("model".into(), Value::String(r.model.clone()));
     // Unsigned thinking (vLLM `reasoning_content`, Gemini thoughts, Responses
     // summaries without encrypted content) is shown to the client with an empty
     // signature, as the stream encoder shows it; requests drop it again.
-    let content: Vec<ContentBlock> = r
-        .content
-        .iter()
-        .map(|b| match b {
+    let mut content = Vec::with_capacity(r.content.len());
+    let mut text_len = 0;
+    for b in &r.content {
+        let v = match b {
             ContentBlock::Thinking(t) if t.signature.is_none() => {
-                ContentBlock::Thinking(ThinkingBlock {
+                encode_block(&ContentBlock::Thinking(ThinkingBlock {
                     signature: Some(String::new()),
                     ..t.clone()
-                })
+                }))?
             }
-            b => b.clone(),
-        })
-        .collect();
-    m.insert("content".into(), Value::Array(encode_blocks(&content)?));
+            b => encode_block(b)?,
+        };
+        if let ContentBlock::Text(t) = b {
+            text_len += t.text.len();
+        }
+        content.extend(v);
+    }
+    m.insert("content".into(), Value::Array(content));
     m.insert(
         "stop_reason".into(),
         r.stop_reason
-            .map_or(Value::Null, |s| json!(stop_reason_to(s))),
+            .map_or(Value::Null, |s| Value::from(stop_reason_to(s))),
     );
-    m.insert("stop_sequence".into(), json!(r.stop_sequence));
+    m.insert(
+        "stop_sequence".into(),
+        r.stop_sequence.clone().map_or(Value::Null, Value::String),
+    );
     m.insert("usage".into(), usage_to(&r.usage));
     merge_extra(&mut m, r.extra.as_ref());
-    Ok(Value::Object(m).to_string().into_bytes())
+    Ok(to_bytes(&m, 256 + text_len + r.id.len() + r.model.len()))
+}
+
+/// `m` serialized into a buffer of `capacity` bytes (the same bytes as
+/// `Value::to_string`, without regrowing the buffer).
+fn to_bytes(m: &Obj, capacity: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(capacity);
+    // Serializing a map of JSON values into memory cannot fail.
+    let _ = serde_json::to_writer(&mut out, m);
+    out
 }
 
 #[cfg(test)]

@@ -7,24 +7,28 @@ use tollgate_sdk::provider::{
     ApiError, Dialect, ErrorKind, Extra, Header, HttpResponse, StopReason, Usage,
 };
 
-/// Usage fields this module names; the rest of a usage object goes to `extra`.
-const USAGE_KNOWN: &[&str] = &[
-    "input_tokens",
-    "output_tokens",
-    "cache_read_input_tokens",
-    "cache_creation_input_tokens",
-    "cache_creation",
-];
-
 /// Canonical usage from an Anthropic `usage` object.
 pub fn usage_from(v: &Value) -> Usage {
-    let n = |k: &str| v.get(k).and_then(Value::as_u64);
     let mut u = Usage::empty();
-    u.input_tokens = n("input_tokens");
-    u.output_tokens = n("output_tokens");
-    u.cache_read_tokens = n("cache_read_input_tokens");
-    u.cache_write_tokens = n("cache_creation_input_tokens");
-    if let Some(cc) = v.get("cache_creation").filter(|c| c.is_object()) {
+    let Some(obj) = v.as_object() else {
+        return u;
+    };
+    // One pass over the fields (no lookups by key).
+    let mut cache_creation = None;
+    let mut rest = Map::new();
+    for (k, v) in obj {
+        match k.as_str() {
+            "input_tokens" => u.input_tokens = v.as_u64(),
+            "output_tokens" => u.output_tokens = v.as_u64(),
+            "cache_read_input_tokens" => u.cache_read_tokens = v.as_u64(),
+            "cache_creation_input_tokens" => u.cache_write_tokens = v.as_u64(),
+            "cache_creation" => cache_creation = Some(v),
+            _ => {
+                rest.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    if let Some(cc) = cache_creation.filter(|c| c.is_object()) {
         let five = cc.get("ephemeral_5m_input_tokens").and_then(Value::as_u64);
         let hour = cc.get("ephemeral_1h_input_tokens").and_then(Value::as_u64);
         if five.is_some() || hour.is_some() {
@@ -32,19 +36,7 @@ pub fn usage_from(v: &Value) -> Usage {
             u.cache_write_1h_tokens = hour;
         }
     }
-    if let Some(obj) = v.as_object() {
-        let rest: Map<String, Value> = obj
-            .iter()
-            .filter(|(k, _)| !USAGE_KNOWN.contains(&k.as_str()))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        if !rest.is_empty() {
-            u.extra = Some(Extra {
-                source: Dialect::Anthropic,
-                fields: Value::Object(rest).to_string(),
-            });
-        }
-    }
+    u.extra = extra_from_map(rest);
     u
 }
 
@@ -106,12 +98,18 @@ pub fn extra_of_with(
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     rest.extend(added);
-    if rest.is_empty() {
+    extra_from_map(rest)
+}
+
+/// A map of fields as an Anthropic `extra` (`None` when empty).
+pub fn extra_from_map(fields: Map<String, Value>) -> Option<Extra> {
+    if fields.is_empty() {
         None
     } else {
         Some(Extra {
             source: Dialect::Anthropic,
-            fields: Value::Object(rest).to_string(),
+            // Serializing a map of JSON values into memory cannot fail.
+            fields: serde_json::to_string(&fields).unwrap_or_default(),
         })
     }
 }
