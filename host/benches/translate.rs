@@ -4,7 +4,8 @@
 //! mock sends (`bench/`). Machine noise moves these far less than the end-to-end run.
 //!
 //! - `request/*`: the client's body decoded into the canonical request by the front
-//!   door, then encoded for the target (two plugin calls, once per request).
+//!   door, then encoded for the target (two plugin calls, once per request); also a
+//!   coding agent's ~68 KB request (tools, history, thinking) against its summary.
 //! - `response/*`: a non-streamed answer decoded by the target, encoded by the front.
 //! - `call/encode_models_empty`: the floor of any plugin call (checkout, async call,
 //!   nothing to do).
@@ -60,6 +61,51 @@ fn responses_body(target: usize, stream: bool) -> Vec<u8> {
                        "content": [{"type": "input_text", "text": text}]}],
         })
     })
+}
+
+/// An Anthropic request shaped like a coding agent's (about 68 KB).
+fn agent_body() -> Vec<u8> {
+    let tools: Vec<Value> = (0..18)
+        .map(|i| {
+            let props: serde_json::Map<String, Value> = (0..8)
+                .map(|j| {
+                    (
+                        format!("p{j}"),
+                        json!({"type": "string", "description": "A parameter that does something useful for the tool, described at length ".repeat(2)}),
+                    )
+                })
+                .collect();
+            json!({"name": format!("tool_{i}"), "description": "Tool description ".repeat(30),
+                   "input_schema": {"type": "object", "properties": props, "required": ["p0"],
+                                    "additionalProperties": false,
+                                    "$schema": "http://json-schema.org/draft-07/schema#"}})
+        })
+        .collect();
+    let mut messages = Vec::new();
+    for i in 0..10 {
+        let mut user =
+            vec![json!({"type": "text", "text": "Some user text with code ".repeat(40)})];
+        if i > 0 {
+            user.push(
+                json!({"type": "tool_result", "tool_use_id": format!("toolu_{}", i - 1),
+                             "content": "result ".repeat(100)}),
+            );
+        }
+        messages.push(json!({"role": "user", "content": user}));
+        messages.push(json!({"role": "assistant", "content": [
+            {"type": "text", "text": "Reply ".repeat(50)},
+            {"type": "tool_use", "id": format!("toolu_{i}"), "name": "tool_1",
+             "input": {"p0": "x".repeat(100)}}]}));
+    }
+    messages.push(json!({"role": "user", "content": "go"}));
+    serde_json::to_vec(&json!({
+        "model": "bench", "max_tokens": 32000, "stream": false,
+        "system": [{"type": "text", "text": "You are a coding agent. ".repeat(200),
+                    "cache_control": {"type": "ephemeral"}}],
+        "tools": tools, "messages": messages, "metadata": {"user_id": "u"},
+        "thinking": {"type": "enabled", "budget_tokens": 8000},
+    }))
+    .expect("json")
 }
 
 fn sse_event(name: &str, data: &Value) -> Vec<u8> {
@@ -202,6 +248,29 @@ fn bench_request(c: &mut Criterion, set: &PluginSet) {
             });
         });
     }
+    // A coding agent's request as Claude Code sends it (18 tools with schemas, ten
+    // turns with tool calls and results, thinking on): the size real traffic has.
+    let agent = agent_body();
+    g.throughput(Throughput::Bytes(agent.len() as u64));
+    g.bench_function("anthropic_to_openai/decode+encode_agent_68k", |b| {
+        b.iter(|| {
+            let req = decode(&anthropic, &agent);
+            black_box(
+                run(openai.encode_request(Operation::Chat, &req, &info))
+                    .expect("call")
+                    .expect("encoded"),
+            )
+        });
+    });
+    g.bench_function("anthropic_to_openai/passthrough_summarize_agent_68k", |b| {
+        b.iter(|| {
+            black_box(
+                run(anthropic.summarize(Operation::Chat, &agent, false))
+                    .expect("call")
+                    .expect("ok"),
+            )
+        });
+    });
     g.finish();
 
     let mut g = c.benchmark_group("response");
