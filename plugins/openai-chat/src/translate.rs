@@ -21,7 +21,7 @@ use std::collections::HashMap;
 use std::fmt;
 
 use serde_json::{json, Map, Value};
-use tollgate_sdk::json::type_name;
+use tollgate_sdk::json::{owned_str, type_name};
 use tollgate_sdk::provider::{
     ApiError, AudioBlock, CacheControl, ChatRequest, ChatResponse, ContentBlock, Dialect,
     DocumentBlock, Extra, Header, ImageBlock, InlineData, JsonSchemaFormat, MediaSource, Message,
@@ -66,18 +66,6 @@ fn into_obj(v: Value, path: &str) -> Result<Obj, ApiError> {
         Value::Object(o) => Ok(o),
         v => Err(bad(format!(
             "{path}: expected object, got {}",
-            type_name(&v)
-        ))),
-    }
-}
-
-/// [`opt_str`] of an owned (already removed) field.
-fn opt_string(v: Option<Value>, key: &str, path: &str) -> Result<Option<String>, ApiError> {
-    match v {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s)),
-        Some(v) => Err(bad(format!(
-            "{path}.{key}: expected string, got {}",
             type_name(&v)
         ))),
     }
@@ -1784,10 +1772,10 @@ pub fn decode_response(op: Operation, body: &[u8]) -> Result<ChatResponse, ApiEr
         }
     }
     Ok(ChatResponse {
-        id: opt_string(id, "id", "response")
+        id: owned_str(id, "id", "response")
             .map_err(upstream)?
             .unwrap_or_default(),
-        model: opt_string(model, "model", "response")
+        model: owned_str(model, "model", "response")
             .map_err(upstream)?
             .unwrap_or_default(),
         content,

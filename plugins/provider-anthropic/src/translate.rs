@@ -2,7 +2,7 @@
 //! (cross-dialect path): requests both ways, responses both ways, content blocks.
 
 use serde_json::{json, Map, Value};
-use tollgate_sdk::json::type_name;
+use tollgate_sdk::json::{owned_str, type_name};
 use tollgate_sdk::provider::{
     ApiError, CacheControl, ChatRequest, ChatResponse, ContentBlock, Dialect, DocumentBlock, Extra,
     Header, ImageBlock, InlineData, JsonSchemaFormat, MediaSource, Message, Operation,
@@ -45,18 +45,6 @@ fn str_val(v: Option<&Value>, key: &str, path: &str) -> Result<Option<String>, A
         Some(v) => Err(bad(format!(
             "{path}.{key}: expected string, got {}",
             type_name(v)
-        ))),
-    }
-}
-
-/// [`str_val`] of an owned value: the string is moved, not copied.
-fn str_owned(v: Option<Value>, key: &str, path: &str) -> Result<Option<String>, ApiError> {
-    match v {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s)),
-        Some(v) => Err(bad(format!(
-            "{path}.{key}: expected string, got {}",
-            type_name(&v)
         ))),
     }
 }
@@ -810,7 +798,7 @@ pub fn decode_request(
         return Err(bad("request: expected object".to_string()));
     };
     let f = RequestFields::take(o);
-    let model = match (str_owned(f.model, "model", "request")?, path_model) {
+    let model = match (owned_str(f.model, "model", "request")?, path_model) {
         (Some(m), _) | (None, Some(m)) => m,
         (None, None) => return Err(bad("model: field required".to_string())),
     };
@@ -1237,10 +1225,10 @@ pub fn decode_response(op: Operation, body: &[u8]) -> Result<ChatResponse, ApiEr
         }
     }
     Ok(ChatResponse {
-        id: str_owned(id, "id", "response")
+        id: owned_str(id, "id", "response")
             .map_err(upstream)?
             .unwrap_or_default(),
-        model: str_owned(model, "model", "response")
+        model: owned_str(model, "model", "response")
             .map_err(upstream)?
             .unwrap_or_default(),
         content: match content {

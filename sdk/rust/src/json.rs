@@ -187,6 +187,24 @@ pub fn quote(s: &str) -> String {
     serde_json::Value::String(s.to_string()).to_string()
 }
 
+/// An optional string field taken out of a parsed body (`key` and `path` name it in
+/// the error): the string is moved, not copied; `null` is absent; another type is an
+/// invalid-request error.
+pub fn owned_str(
+    v: Option<serde_json::Value>,
+    key: &str,
+    path: &str,
+) -> Result<Option<String>, crate::error::ApiError> {
+    match v {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(serde_json::Value::String(s)) => Ok(Some(s)),
+        Some(v) => Err(crate::error::ApiError::invalid_request(format!(
+            "{path}.{key}: expected string, got {}",
+            type_name(&v)
+        ))),
+    }
+}
+
 /// The JSON type name of a value, for error messages ("expected string, got number").
 pub fn type_name(v: &serde_json::Value) -> &'static str {
     match v {
